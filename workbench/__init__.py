@@ -1,0 +1,79 @@
+"""Optimization Workbench: words or code -> a correct model -> the best backend -> an answer.
+
+Importing ``workbench`` imports no solver and no heavy dependency; the public
+names below are resolved lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "Classification",
+    "LinearForm",
+    "Model",
+    "ModelError",
+    "Result",
+    "Termination",
+    "UnsupportedProblemError",
+    "WorkbenchError",
+    "classify",
+    "compile_linear",
+    "dump_model",
+    "load_model",
+    "read_model_file",
+    "save_model",
+    "solve",
+    "validate",
+]
+
+_LAZY = {
+    "BackendError": "workbench.errors",
+    "BackendUnavailableError": "workbench.errors",
+    "ModelError": "workbench.errors",
+    "UnsupportedProblemError": "workbench.errors",
+    "WorkbenchError": "workbench.errors",
+    "Result": "workbench.result",
+    "Termination": "workbench.result",
+    "Model": "workbench.ir",
+    "load_model": "workbench.ir",
+    "save_model": "workbench.ir",
+    "dump_model": "workbench.ir",
+    "LinearForm": "workbench.compile.linear_form",
+    "compile_linear": "workbench.compile.linear",
+    "Classification": "workbench.classify",
+    "classify": "workbench.classify",
+    "validate": "workbench.validate",
+    "solve": "workbench.solve",
+    "read_model_file": "workbench.solve",
+}
+
+if TYPE_CHECKING:
+    from workbench.classify import Classification, classify
+    from workbench.compile.linear import compile_linear
+    from workbench.compile.linear_form import LinearForm
+    from workbench.errors import (
+        BackendError,
+        BackendUnavailableError,
+        ModelError,
+        UnsupportedProblemError,
+        WorkbenchError,
+    )
+    from workbench.ir import Model, dump_model, load_model, save_model
+    from workbench.result import Result, Termination
+    from workbench.solve import read_model_file, solve
+    from workbench.validate import validate
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -1,0 +1,93 @@
+"""The backend protocol: capabilities, availability, options and ``solve``."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from workbench.ir.model import Model
+    from workbench.result import Result
+
+__all__ = ["Availability", "Backend", "Capability", "SolveOptions"]
+
+
+class Capability(enum.Enum):
+    """Problem classes (and features) a backend can handle."""
+
+    LP = "LP"
+    MILP = "MILP"
+    QP = "QP"
+    MIQP = "MIQP"
+    NLP = "NLP"
+    MINLP = "MINLP"
+    PURE_INTEGER = "pure_integer"
+    BILEVEL = "bilevel"
+    ROBUST = "two_stage_robust"
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run here, and if not, why.
+
+    Attributes
+    ----------
+    ok
+        True when the backend is usable.
+    reason
+        Why not, and how to fix it (for example ``pip install highspy``).
+    version
+        The underlying library's version, when known.
+    """
+
+    ok: bool
+    reason: str = ""
+    version: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass
+class SolveOptions:
+    """The common options every backend understands.
+
+    Backend-specific settings arrive in ``extra`` and are validated by the
+    backend itself (an unknown key is a ``ValueError`` naming the key).
+    """
+
+    time_limit: float | None = None
+    seed: int | None = None
+    device: str = "auto"
+    threads: int | None = None
+    rel_gap: float | None = None
+    verbose: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend class provides.
+
+    Attributes
+    ----------
+    name
+        Registry key, for example ``"highs"``.
+    capabilities
+        Problem classes it solves.
+    rank
+        Preference for ``backend="auto"``: lower is tried first.
+    """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+    rank: ClassVar[int]
+
+    def available(self) -> Availability:
+        """Cheap check (cached by the registry) whether this backend can run."""
+        ...
+
+    def solve(self, model: Model, options: SolveOptions) -> Result:
+        """Solve *model*; never modify it.  Non-optimal outcomes are values."""
+        ...
