@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "AgentOutputError",
+    "OptionsError",
     "BackendError",
     "BackendUnavailableError",
     "ModelError",
@@ -73,3 +74,7 @@ class AgentOutputError(WorkbenchError):
 
 class SandboxError(WorkbenchError):
     """Generated code could not be run in the sandbox."""
+
+
+class OptionsError(WorkbenchError, ValueError):
+    """A backend or solve option is unknown or has a bad value."""

@@ -64,6 +64,9 @@ class SolveOptions:
     rel_gap: float | None = None
     verbose: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    structure: Any = None
+    """The model's :class:`~workbench.compile.structure.CompiledModel`, when ``solve``
+    already built it (backends reuse it instead of compiling twice)."""
 
 
 @runtime_checkable

@@ -1,0 +1,84 @@
+"""Small helpers shared by the LinearForm backends (``highs``, ``cpsat``)."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from workbench.backends.base import SolveOptions
+from workbench.compile.linear_form import LinearForm
+
+__all__ = ["HistoryRecorder", "compile_model", "finite", "relative_gap", "unknown_option"]
+
+
+def finite(x: Any) -> float | None:
+    """``float(x)`` when finite, else ``None``."""
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """``|objective - bound| / max(1, |objective|)``, or ``None`` when either is missing."""
+    if objective is None or bound is None:
+        return None
+    return abs(objective - bound) / max(1.0, abs(objective))
+
+
+def unknown_option(backend: str, name: str, known: Iterable[str]) -> ValueError:
+    """A ``ValueError`` naming an unknown option and the closest known ones."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return ValueError(f"unknown {backend} option {name!r}{hint}")
+
+
+class HistoryRecorder:
+    """Anytime ``(seconds, primal, dual)`` points, kept only when a value changes."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[float, float | None, float | None]] = []
+
+    def add(self, t: float, primal: Any, dual: Any) -> None:
+        """Record a point unless it repeats the last primal and dual values."""
+        p, d = finite(primal), finite(dual)
+        if self.points and self.points[-1][1:] == (p, d):
+            return
+        self.points.append((float(t), p, d))
+
+    def finish(
+        self, t: float, primal: float | None, dual: float | None
+    ) -> list[tuple[float, float | None, float | None]]:
+        """Append the final point (always present) and return the history."""
+        p, d = finite(primal), finite(dual)
+        if not self.points or self.points[-1][1:] != (p, d):
+            self.points.append((float(t), p, d))
+        return self.points
+
+
+def compile_model(model: Any) -> tuple[LinearForm, float]:
+    """Compile an IR model with ``workbench.compile.linear.compile_linear``; return it and the seconds taken."""
+    from workbench.compile.linear import compile_linear
+
+    t0 = time.perf_counter()
+    lf = compile_linear(model)
+    return lf, time.perf_counter() - t0
+
+
+def describe_options(options: SolveOptions) -> str:
+    """A short text of the options that were set (for logs)."""
+    parts = [
+        f"{k}={v}"
+        for k, v in (
+            ("time_limit", options.time_limit),
+            ("seed", options.seed),
+            ("threads", options.threads),
+            ("rel_gap", options.rel_gap),
+        )
+        if v is not None
+    ]
+    parts += [f"{k}={v}" for k, v in options.extra.items()]
+    return ", ".join(parts)

@@ -1,0 +1,394 @@
+"""The ``highs`` backend: LP, MILP and convex QP through highspy.
+
+The model arrives as a :class:`~workbench.compile.linear_form.LinearForm`
+and is passed to HiGHS in one vectorised ``passModel`` call
+(:func:`workbench.compile.mps.load_into_highs`).  HiGHS's statuses are
+mapped in one table, :data:`STATUS_MAP`; its log is captured through the
+logging callback into ``Result.log`` (and echoed only when ``verbose``).
+
+Conventions
+-----------
+- ``objective`` includes the offset and is in the model's own sense.
+- ``bound`` is HiGHS's MIP dual bound (for an LP solved to optimality, the
+  objective itself).
+- ``duals`` (pure LPs only) are HiGHS's row duals: the rate of change of the
+  optimal objective, *in the model's sense*, per unit increase of the row's
+  active bound.  A binding ``<=`` row has a dual <= 0 when minimising and
+  >= 0 when maximising; a non-binding row has dual 0.
+- When a time, iteration or interrupt limit stops HiGHS with a feasible
+  point, the termination is ``FEASIBLE`` (the native status still says
+  which limit); without a point it is the mapped limit.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from solvers._linear import HistoryRecorder, compile_model, finite, relative_gap, unknown_option
+from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.compile.linear_form import LinearForm
+from workbench.compile.mps import load_into_highs
+from workbench.errors import BackendUnavailableError
+from workbench.result import Diagnostics, Result, Termination, Timings
+
+__all__ = ["IIS_LIMIT", "STATUS_MAP", "HighsBackend", "status_map"]  # noqa: F822 (lazy)
+
+IIS_LIMIT = 200_000
+"""Largest ``rows + columns`` for which an IIS is computed automatically."""
+
+_STATUS_NAMES: dict[str, Termination] = {
+    "kNotset": Termination.ERROR,
+    "kLoadError": Termination.ERROR,
+    "kModelError": Termination.ERROR,
+    "kPresolveError": Termination.ERROR,
+    "kSolveError": Termination.ERROR,
+    "kPostsolveError": Termination.ERROR,
+    "kModelEmpty": Termination.OPTIMAL,
+    "kOptimal": Termination.OPTIMAL,
+    "kInfeasible": Termination.INFEASIBLE,
+    "kUnboundedOrInfeasible": Termination.INFEASIBLE_OR_UNBOUNDED,
+    "kUnbounded": Termination.UNBOUNDED,
+    "kObjectiveBound": Termination.INTERRUPTED,
+    "kObjectiveTarget": Termination.FEASIBLE,
+    "kTimeLimit": Termination.TIME_LIMIT,
+    "kIterationLimit": Termination.ITERATION_LIMIT,
+    "kUnknown": Termination.ERROR,
+    "kSolutionLimit": Termination.INTERRUPTED,
+    "kInterrupt": Termination.INTERRUPTED,
+    "kMemoryLimit": Termination.ERROR,
+    "kHighsInterrupt": Termination.INTERRUPTED,
+}
+
+
+def status_map() -> dict[Any, Termination]:
+    """``STATUS_MAP``: every ``highspy.HighsModelStatus`` member -> :class:`Termination`.
+
+    Raises
+    ------
+    KeyError
+        If highspy has a status this table does not know (the test catches it).
+    """
+    import highspy
+
+    return {
+        member: _STATUS_NAMES[name] for name, member in highspy.HighsModelStatus.__members__.items()
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # STATUS_MAP is keyed by highspy enum members, so it is built on first use:
+    # importing this module must not import highspy.
+    if name == "STATUS_MAP":
+        table = status_map()
+        globals()["STATUS_MAP"] = table
+        return table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_LIMITS = (Termination.TIME_LIMIT, Termination.ITERATION_LIMIT, Termination.INTERRUPTED)
+_RESERVED = {"output_flag", "log_to_console", "log_file"}
+
+
+def _known_options(h: Any) -> list[str]:
+    return [a for a in dir(h.getOptions()) if not a.startswith("_")]
+
+
+def apply_options(h: Any, options: SolveOptions, lines: list[str] | None = None) -> None:
+    """Set the common options and validated ``extra`` HiGHS options on *h*.
+
+    *lines* is the captured log, used to quote HiGHS's reason for a bad value.
+
+    Raises
+    ------
+    ValueError
+        For an unknown HiGHS option (with close names) or a bad value.
+    """
+    import highspy
+
+    ok = highspy.HighsStatus.kError
+    lines = [] if lines is None else lines
+    common: dict[str, Any] = {}
+    if options.time_limit is not None:
+        common["time_limit"] = float(options.time_limit)
+    if options.rel_gap is not None:
+        common["mip_rel_gap"] = float(options.rel_gap)
+    if options.seed is not None:
+        common["random_seed"] = int(options.seed) % 2_147_483_647
+    if options.threads is not None:
+        common["threads"] = int(options.threads)
+    known = _known_options(h)
+    for name, value in {**common, **options.extra}.items():
+        if name in _RESERVED:
+            raise ValueError(f"HiGHS option {name!r} is managed by the backend (use verbose=)")
+        status, _ = h.getOptionType(name)
+        if status == ok:
+            raise unknown_option("HiGHS", name, known)
+        before = len(lines)
+        try:
+            status = h.setOptionValue(name, value)
+        except (TypeError, RuntimeError) as e:
+            raise ValueError(f"HiGHS option {name!r}: bad value {value!r} ({e})") from e
+        if status == ok:
+            why = " ".join(ln.replace("ERROR:", "").strip() for ln in lines[before:])
+            raise ValueError(
+                f"HiGHS option {name!r}: bad value {value!r}" + (f": {why}" if why else "")
+            )
+
+
+class _Capture:
+    """HiGHS log lines via the logging callback; echoed to stdout when verbose."""
+
+    def __init__(self, h: Any, verbose: bool) -> None:
+        self.lines: list[str] = []
+        self.verbose = verbose
+        h.setOptionValue("output_flag", True)
+        h.setOptionValue("log_to_console", True)  # the callback fires only with this on
+        h.cbLogging.subscribe(self._on_log)
+
+    def _on_log(self, event: Any) -> None:
+        msg = str(event.message)
+        self.lines.append(msg)
+        if self.verbose:
+            sys.stdout.write(msg)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def errors(self) -> str:
+        found = [ln.strip() for ln in self.text.splitlines() if ln.lstrip().startswith("ERROR")]
+        return "; ".join(found)
+
+
+def _name(lf: LinearForm, i: int, *, row: bool) -> str:
+    try:
+        return lf.row_name(i) if row else lf.col_name(i)
+    except IndexError:
+        return f"{'row' if row else 'column'} {i}"
+
+
+_BOUND_WORD = {2: "lower bound", 3: "upper bound", 4: "bounds"}
+
+
+def compute_iis(h: Any, lf: LinearForm) -> tuple[list[str] | None, str]:
+    """An irreducible infeasible subsystem of the (LP relaxation of the) model in *h*.
+
+    Returns
+    -------
+    names, message
+        Row names (``supply_limit[plant_a]``) and column bounds
+        (``x[a,1] (upper bound)``) of the IIS, or ``None`` with a message
+        saying why there is none.  For a MIP whose LP relaxation is
+        feasible the message says so and no IIS is invented.
+    """
+    import highspy
+
+    if lf.num_rows + lf.num_cols > IIS_LIMIT:
+        return None, f"model too large for an automatic IIS (> {IIS_LIMIT} rows + columns)"
+    if lf.is_mip:
+        n = lf.num_cols
+        h.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.zeros(n, dtype=np.uint8))
+        h.run()
+        relaxed = h.getModelStatus()
+        if (
+            relaxed == highspy.HighsModelStatus.kOptimal
+            or relaxed == highspy.HighsModelStatus.kUnbounded
+        ):
+            return None, (
+                "the LP relaxation is feasible: the infeasibility comes from the integrality"
+                " of the variables together with the constraints, so no LP IIS exists"
+            )
+    iis = highspy.HighsIis()
+    if h.getIis(iis) == highspy.HighsStatus.kError or not iis.valid:
+        return None, "HiGHS could not compute an IIS"
+    names = [_name(lf, int(i), row=True) for i in iis.row_index]
+    for j, b in zip(iis.col_index, iis.col_bound):
+        word = _BOUND_WORD.get(int(b))
+        if word:
+            names.append(f"{_name(lf, int(j), row=False)} ({word})")
+    if not names:
+        return None, "HiGHS returned an empty IIS"
+    where = "of the LP relaxation " if lf.is_mip else ""
+    return names, f"irreducible infeasible subset {where}of {len(names)} constraint(s)/bound(s)"
+
+
+class HighsBackend:
+    """LP, MILP and convex QP with HiGHS (highspy)."""
+
+    name: ClassVar[str] = "highs"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.LP, Capability.MILP, Capability.QP, Capability.PURE_INTEGER}
+    )
+    rank: ClassVar[int] = 10
+
+    def available(self) -> Availability:
+        """Whether highspy imports; its version."""
+        try:
+            import highspy
+        except ImportError as e:
+            return Availability(
+                False, f"highspy is not installed ({e}); fix: pip install highspy==1.12.0"
+            )
+        v = f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
+        return Availability(True, version=v)
+
+    def solve(self, model: Any, options: SolveOptions) -> Result:
+        """Compile *model* to a LinearForm and solve it (see :meth:`solve_linear`)."""
+        lf, build = compile_model(model)
+        return self.solve_linear(lf, options, build_time=build)
+
+    def solve_linear(
+        self, lf: LinearForm, options: SolveOptions, *, build_time: float = 0.0
+    ) -> Result:
+        """Solve a LinearForm with HiGHS.
+
+        Parameters
+        ----------
+        lf
+            The model (not modified).
+        options
+            ``time_limit``, ``rel_gap`` (``mip_rel_gap``), ``seed``
+            (``random_seed``), ``threads``, ``verbose``; ``extra`` holds
+            HiGHS option names, each validated.
+        build_time
+            Seconds spent compiling, reported as ``timings.build``.
+
+        Returns
+        -------
+        Result
+            Never raises for a solver outcome or crash (those are
+            ``termination=ERROR`` with a message).
+
+        Raises
+        ------
+        ValueError
+            For an unknown or badly valued HiGHS option.
+        BackendUnavailableError
+            If highspy is not installed.
+        """
+        try:
+            import highspy
+        except ImportError as e:
+            raise BackendUnavailableError(f"highspy is not installed: {e}") from e
+        timings = Timings(build=build_time)
+        h = highspy.Highs()
+        cap = _Capture(h, options.verbose)
+        apply_options(h, options, cap.lines)  # ValueError on misuse: before any work
+        try:
+            return self._run(h, cap, lf, options, timings)
+        except Exception as e:  # a crash inside highspy is a value, not a traceback
+            return Result(
+                termination=Termination.ERROR,
+                timings=timings,
+                diagnostics=Diagnostics(message=f"HiGHS failed: {type(e).__name__}: {e}"),
+                log=cap.text,
+                backend=self.name,
+            )
+
+    def _run(
+        self, h: Any, cap: _Capture, lf: LinearForm, options: SolveOptions, timings: Timings
+    ) -> Result:
+        import highspy
+
+        t0 = time.perf_counter()
+        status = load_into_highs(h, lf)
+        timings.load = time.perf_counter() - t0
+        diag = Diagnostics(warnings=list(lf.warnings))
+        if status == highspy.HighsStatus.kError:
+            diag.message = f"HiGHS rejected the model: {cap.errors() or 'passModel failed'}"
+            return Result(
+                Termination.ERROR,
+                timings=timings,
+                diagnostics=diag,
+                log=cap.text,
+                backend=self.name,
+            )
+
+        hist = HistoryRecorder()
+        if lf.is_mip:
+
+            def on_mip(e: Any) -> None:
+                d = e.data_out
+                hist.add(d.running_time, d.mip_primal_bound, d.mip_dual_bound)
+
+            h.cbMipImprovingSolution.subscribe(on_mip)
+            h.cbMipLogging.subscribe(on_mip)
+        t1 = time.perf_counter()
+        run_status = h.run()
+        ms = h.getModelStatus()
+        is_lp = not lf.is_mip
+        if (
+            ms == highspy.HighsModelStatus.kUnboundedOrInfeasible
+            and is_lp
+            and "presolve" not in options.extra
+        ):
+            h.setOptionValue("presolve", "off")  # tell the two apart without presolve
+            run_status = h.run()
+            ms = h.getModelStatus()
+        timings.solve = time.perf_counter() - t1
+
+        term = _termination(ms)
+        diag.native_status = h.modelStatusToString(ms)
+        info = h.getInfo()
+        has_point = int(info.primal_solution_status) == int(
+            highspy.SolutionStatus.kSolutionStatusFeasible
+        )
+        if term in _LIMITS and has_point:
+            diag.message = f"stopped ({diag.native_status}) with a feasible point"
+            term = Termination.FEASIBLE
+        if run_status == highspy.HighsStatus.kError and term is Termination.ERROR:
+            diag.message = cap.errors() or "HiGHS returned an error"
+            if lf.Q is not None and "non-convex" not in diag.message and "Hessian" in cap.text:
+                diag.message += " (HiGHS solves only convex QPs: is Q positive semidefinite?)"
+
+        res = Result(term, timings=timings, diagnostics=diag, backend=self.name)
+        if term.has_solution or has_point:
+            sol = h.getSolution()
+            x = np.asarray(sol.col_value, dtype=np.float64)
+            if x.size == lf.num_cols:
+                if lf.is_mip:
+                    integ = np.asarray(lf.integrality, dtype=bool)
+                    x = x.copy()
+                    x[integ] = np.round(x[integ])
+                res.values = lf.values_by_variable(x)
+                res.objective = float(info.objective_function_value)
+                if ms == highspy.HighsModelStatus.kModelEmpty:
+                    res.objective = float(lf.offset)
+            if not lf.is_mip and lf.Q is None and term is Termination.OPTIMAL and sol.dual_valid:
+                y = np.asarray(sol.row_dual, dtype=np.float64)
+                if y.size == lf.num_rows:
+                    res.duals = lf.duals_by_constraint(y)
+        if lf.is_mip:
+            res.bound = finite(info.mip_dual_bound)
+            res.gap = finite(info.mip_gap) if res.objective is not None else None
+        elif term is Termination.OPTIMAL:
+            res.bound, res.gap = res.objective, 0.0
+        if lf.is_mip and res.gap is None:
+            res.gap = relative_gap(res.objective, res.bound)
+        res.iterations = sum(
+            max(0, int(getattr(info, k)))
+            for k in (
+                "simplex_iteration_count",
+                "ipm_iteration_count",
+                "qp_iteration_count",
+                "pdlp_iteration_count",
+            )
+        )
+        res.history = hist.finish(h.getRunTime(), res.objective, res.bound)
+        if term is Termination.INFEASIBLE:
+            t2 = time.perf_counter()
+            diag.iis, diag.message = compute_iis(h, lf)
+            if diag.iis:
+                diag.message += f" (found in {time.perf_counter() - t2:.2f}s)"
+        res.log = cap.text
+        return res
+
+
+def _termination(ms: Any) -> Termination:
+    """Look up a HiGHS model status in :data:`STATUS_MAP` (``ERROR`` if absent)."""
+    table: dict[Any, Termination] = globals().get("STATUS_MAP") or __getattr__("STATUS_MAP")
+    return table.get(ms, Termination.ERROR)

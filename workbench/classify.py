@@ -1,0 +1,211 @@
+"""Classify a model (LP, MILP, QP/MIQP, NLP/MINLP, pure integer, bilevel, robust) and size it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.backends.base import Capability
+from workbench.compile.affine import INF_DEGREE, NonlinearError, degree, poly
+from workbench.compile.linear_form import LinearForm
+from workbench.compile.structure import CompiledModel, compile_structure
+from workbench.ir.model import Model
+
+__all__ = ["Classification", "classify", "classify_linear_form", "classify_structure", "covers"]
+
+# Which declared capability covers which problem class.
+_COVERS: dict[Capability, frozenset[Capability]] = {
+    Capability.LP: frozenset({Capability.LP}),
+    Capability.MILP: frozenset({Capability.LP, Capability.MILP}),
+    Capability.QP: frozenset({Capability.LP, Capability.QP}),
+    Capability.MIQP: frozenset({Capability.LP, Capability.MILP, Capability.QP, Capability.MIQP}),
+    Capability.NLP: frozenset({Capability.LP, Capability.QP, Capability.NLP}),
+    Capability.MINLP: frozenset(
+        {Capability.LP, Capability.MILP, Capability.QP, Capability.MIQP, Capability.NLP, Capability.MINLP}
+    ),
+    Capability.PURE_INTEGER: frozenset(),
+    Capability.BILEVEL: frozenset({Capability.BILEVEL}),
+    Capability.ROBUST: frozenset({Capability.ROBUST}),
+}
+
+
+@dataclass
+class Classification:
+    """What kind of problem a model is, and how big.
+
+    Attributes
+    ----------
+    problem_class
+        LP, MILP, QP, MIQP, NLP, MINLP, BILEVEL or ROBUST.
+    pure_integer
+        Every variable integer, linear, with finite bounds: CP-SAT can take it.
+    num_vars, num_int_vars, num_bin_vars
+        Variable counts (flat).
+    num_constraints
+        Rows of the leader's constraints.
+    num_terms
+        Linear terms in the constraints (nonzeros before merging), when linear.
+    objective_degree, constraint_degree
+        Polynomial degrees (99 means not polynomial).
+    convex
+        For quadratic objectives: whether Q has the right curvature (``None`` if not checked).
+    """
+
+    problem_class: Capability
+    pure_integer: bool = False
+    num_vars: int = 0
+    num_int_vars: int = 0
+    num_bin_vars: int = 0
+    num_constraints: int = 0
+    num_terms: int | None = None
+    objective_degree: int = 1
+    constraint_degree: int = 1
+    convex: bool | None = None
+    inner: str | None = None
+    features: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quadratic(self) -> bool:
+        """True when the objective is quadratic and constraints linear."""
+        return self.objective_degree == 2 and self.constraint_degree <= 1
+
+    @property
+    def nonlinear(self) -> bool:
+        """True for NLP/MINLP."""
+        return self.problem_class in (Capability.NLP, Capability.MINLP)
+
+    def summary(self) -> str:
+        """One line such as ``MILP: 12 variables (4 integer), 7 constraints``."""
+        kind = self.problem_class.value
+        if self.pure_integer:
+            kind += " (pure integer)"
+        if self.convex is False:
+            kind += " (nonconvex quadratic)"
+        ints = f" ({self.num_int_vars} integer)" if self.num_int_vars else ""
+        extra = f", {self.num_terms} terms" if self.num_terms is not None else ""
+        inner = f"; inner problem {self.inner}" if self.inner else ""
+        return f"{kind}: {self.num_vars} variables{ints}, {self.num_constraints} constraints{extra}{inner}"
+
+
+def covers(capabilities: frozenset[Capability], cls: Classification) -> bool:
+    """Whether a backend with *capabilities* can take a problem of this classification."""
+    if cls.pure_integer and Capability.PURE_INTEGER in capabilities:
+        return True
+    return any(cls.problem_class in _COVERS[c] for c in capabilities)
+
+
+def _convex(q: Any, sense: str) -> bool | None:
+    n = q.shape[0]
+    idx = np.unique(q.nonzero()[0])
+    if idx.size > 3000:
+        return None
+    dense = q[idx][:, idx].toarray()
+    ev = np.linalg.eigvalsh(dense)
+    tol = 1e-9 * max(1.0, float(np.abs(ev).max()) if ev.size else 1.0)
+    del n
+    return bool(ev.min() >= -tol) if sense == "min" else bool(ev.max() <= tol)
+
+
+def _base_class(integer: bool, obj_deg: int, con_deg: int, convex: bool | None) -> Capability:
+    if con_deg > 1 or obj_deg > 2 or (obj_deg == 2 and convex is False):
+        return Capability.MINLP if integer else Capability.NLP
+    if obj_deg == 2:
+        return Capability.MIQP if integer else Capability.QP
+    return Capability.MILP if integer else Capability.LP
+
+
+def classify_structure(cm: CompiledModel) -> Classification:
+    """Classify an already compiled structure."""
+    ctx = cm.ctx
+    n_int = sum(v.size for v in ctx.vars.values() if v.is_integer)
+    n_bin = sum(v.size for v in ctx.vars.values() if v.domain == "binary")
+    obj_deg = degree(cm.objective.plan)
+    con_deg = max((degree(r.plan) for r in cm.rows), default=0)
+    convex: bool | None = None
+    num_terms: int | None = None
+    if obj_deg == 2:
+        from workbench.compile.linear import _quad_matrix
+
+        q = _quad_matrix(poly(cm.objective.plan), ctx.num_vars)
+        convex = True if q is None else _convex(q, cm.objective.sense)
+    if con_deg <= 1:
+        try:
+            num_terms = sum(int(poly(r.plan, quadratic=False).coefs.shape[0]) for r in cm.rows)
+        except NonlinearError:
+            num_terms = None
+    cls = _base_class(n_int > 0, obj_deg, con_deg, convex)
+    lbs = [v.lb for v in ctx.vars.values()]
+    ubs = [v.ub for v in ctx.vars.values()]
+    bounded = all(np.isfinite(a).all() for a in lbs + ubs)
+    pure = (
+        ctx.num_vars > 0 and n_int == ctx.num_vars and obj_deg <= 1 and con_deg <= 1 and bounded
+    )
+    out = Classification(
+        problem_class=cls,
+        pure_integer=pure,
+        num_vars=ctx.num_vars,
+        num_int_vars=n_int,
+        num_bin_vars=n_bin,
+        num_constraints=cm.num_rows,
+        num_terms=num_terms,
+        objective_degree=min(obj_deg, INF_DEGREE),
+        constraint_degree=min(con_deg, INF_DEGREE),
+        convex=convex,
+        features={"bounded": bounded, "warnings": list(cm.warnings)},
+    )
+    if cm.model.lower_level is not None:
+        out.inner = cls.value
+        out.problem_class = Capability.BILEVEL
+        out.pure_integer = False
+    elif cm.model.robust is not None:
+        out.inner = cls.value
+        out.problem_class = Capability.ROBUST
+        out.pure_integer = False
+    return out
+
+
+def classify_linear_form(lf: LinearForm) -> Classification:
+    """Classify a matrix-form model (from MPS/LP)."""
+    n_int = int(lf.integrality.sum())
+    binary = lf.integrality & (lf.col_lb >= 0) & (lf.col_ub <= 1)
+    convex = None if lf.Q is None else _convex(lf.Q, lf.sense)
+    obj_deg = 2 if lf.Q is not None else 1
+    bounded = bool(np.isfinite(lf.col_lb).all() and np.isfinite(lf.col_ub).all())
+    return Classification(
+        problem_class=_base_class(n_int > 0, obj_deg, 1, convex),
+        pure_integer=bool(lf.num_cols and n_int == lf.num_cols and lf.Q is None and bounded),
+        num_vars=lf.num_cols,
+        num_int_vars=n_int,
+        num_bin_vars=int(binary.sum()),
+        num_constraints=lf.num_rows,
+        num_terms=lf.nnz,
+        objective_degree=obj_deg,
+        constraint_degree=1,
+        convex=convex,
+        features={"bounded": bounded},
+    )
+
+
+def classify(model: Model | CompiledModel | LinearForm) -> Classification:
+    """Classify a model from its expressions, and record its sizes.
+
+    Parameters
+    ----------
+    model
+        An IR model, a compiled structure, or a LinearForm.
+
+    Returns
+    -------
+    Classification
+
+    Raises
+    ------
+    ModelError
+        If the model does not validate.
+    """
+    if isinstance(model, LinearForm):
+        return classify_linear_form(model)
+    cm = model if isinstance(model, CompiledModel) else compile_structure(model)
+    return classify_structure(cm)

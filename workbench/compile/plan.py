@@ -1,0 +1,155 @@
+"""Vectorised evaluation plans.
+
+An expression evaluated over a *frame* (one row per binding of the bound
+index names) becomes a small tree of plan nodes.  Everything that depends
+only on data is folded into :class:`PConst` arrays while the plan is built,
+so what remains mentions variables only through :class:`PVar` gathers and
+:class:`PSum`-style segment reductions.  The same plan then feeds several
+back-ends: affine/quadratic extraction (``LinearForm``), numeric evaluation
+with numpy or torch (``TorchForm``, SciPy) and Pyomo expressions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "Col",
+    "Frame",
+    "PBin",
+    "PConst",
+    "PFunc",
+    "PNeg",
+    "PReduce",
+    "PVar",
+    "PVarMinMax",
+    "Plan",
+    "is_const",
+]
+
+
+@dataclass
+class Col:
+    """One bound index name's values over a frame's rows.
+
+    Attributes
+    ----------
+    values
+        ``int64`` member values (string members as interned codes).
+    kind
+        ``"int"`` or ``"str"``.
+    src, comp, pos
+        When the column came straight from iterating a set: that set's
+        name, the component, and each row's position in the set (a fast
+        path that skips lookups).
+    """
+
+    values: np.ndarray
+    kind: str
+    src: str | None = None
+    comp: int = 0
+    pos: np.ndarray | None = None
+
+    def take(self, idx: np.ndarray) -> Col:
+        """Rows *idx* of this column."""
+        return Col(
+            self.values[idx], self.kind, self.src, self.comp,
+            None if self.pos is None else self.pos[idx],
+        )
+
+
+@dataclass
+class Frame:
+    """Rows of bindings: ``cols[name]`` holds each bound name's values."""
+
+    n: int
+    cols: dict[str, Col] = field(default_factory=dict)
+
+    def take(self, idx: np.ndarray) -> Frame:
+        """The frame restricted to rows *idx*."""
+        return Frame(int(idx.shape[0]), {k: c.take(idx) for k, c in self.cols.items()})
+
+
+class Plan:
+    """Base class of plan nodes; ``n`` is the number of rows produced."""
+
+    n: int
+
+
+@dataclass
+class PConst(Plan):
+    """Data: a float per row (``value`` is a scalar or an ``(n,)`` array)."""
+
+    value: np.ndarray | float
+    n: int
+
+    def array(self) -> np.ndarray:
+        """The values as an ``(n,)`` float array."""
+        if isinstance(self.value, np.ndarray):
+            return self.value
+        return np.full(self.n, float(self.value))
+
+
+@dataclass
+class PVar(Plan):
+    """A variable per row: ``cols`` are flat variable positions."""
+
+    cols: np.ndarray
+    n: int
+
+
+@dataclass
+class PBin(Plan):
+    """``+ - * / **`` of two plans over the same rows."""
+
+    op: str
+    left: Plan
+    right: Plan
+    n: int
+
+
+@dataclass
+class PNeg(Plan):
+    """Unary minus."""
+
+    operand: Plan
+    n: int
+
+
+@dataclass
+class PFunc(Plan):
+    """An elementwise function of one argument (``abs exp log sqrt sin cos``)."""
+
+    func: str
+    arg: Plan
+    n: int
+
+
+@dataclass
+class PVarMinMax(Plan):
+    """Elementwise ``min``/``max`` of several plans."""
+
+    func: str
+    args: tuple[Plan, ...]
+    n: int
+
+
+@dataclass
+class PReduce(Plan):
+    """Segment reduction: rows of *child* are combined into ``parent[k]``.
+
+    ``func`` is ``sum``, ``min`` or ``max``; ``n`` is the number of
+    parent rows.
+    """
+
+    func: str
+    child: Plan
+    parent: np.ndarray
+    n: int
+
+
+def is_const(p: Plan) -> bool:
+    """True if *p* is folded data."""
+    return isinstance(p, PConst)

@@ -1,0 +1,191 @@
+"""``workbench.solve``: send a model to the backend its class calls for."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from workbench.backends.base import Backend, SolveOptions
+from workbench.backends.registry import BACKENDS, availability, backend_names, get_backend
+from workbench.classify import Classification, classify_linear_form, classify_structure, covers
+from workbench.compile.linear_form import LinearForm
+from workbench.compile.structure import CompiledModel, compile_structure
+from workbench.errors import BackendUnavailableError, ModelError, UnsupportedProblemError, WorkbenchError
+from workbench.ir.io import load_model, model_from_dict
+from workbench.ir.model import Model
+from workbench.result import Diagnostics, Result, Termination
+
+__all__ = ["choose_backend", "read_model_file", "solve"]
+
+_MATRIX_SUFFIXES = (".mps", ".lp", ".mps.gz", ".lp.gz", ".mps.bz2", ".free-mps", ".qps")
+
+
+def read_model_file(path: str | Path) -> Model | LinearForm:
+    """Read an IR file (.yaml/.yml/.json) as a Model, or an MPS/LP file as a LinearForm.
+
+    Raises
+    ------
+    ModelError
+        If the file is missing, unreadable or malformed.
+    """
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith(_MATRIX_SUFFIXES):
+        if not p.exists():
+            raise ModelError(f"no such file: {p}")
+        from workbench.compile.mps import read_mps
+
+        return read_mps(p)
+    if name.endswith((".yaml", ".yml", ".json")):
+        return load_model(p)
+    raise ModelError(
+        f"cannot tell the format of {p.name!r}: use .yaml/.yml/.json for IR models or .mps/.lp for matrices"
+    )
+
+
+def _coerce(model: Any) -> Model | LinearForm | CompiledModel:
+    if isinstance(model, Model | LinearForm | CompiledModel):
+        return model
+    if isinstance(model, dict):
+        return model_from_dict(model)
+    if isinstance(model, Path) or (isinstance(model, str) and "\n" not in model and Path(model).suffix):
+        return read_model_file(model)
+    if isinstance(model, str):
+        return load_model(model)
+    raise TypeError(f"solve() takes a Model, a dict, YAML text, a path or a LinearForm, not {type(model).__name__}")
+
+
+def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
+    """The best available backend for a problem of this classification.
+
+    Raises
+    ------
+    UnsupportedProblemError
+        Naming the problem class and what each candidate lacks.
+    """
+    reasons: list[str] = []
+    best: tuple[int, str] | None = None
+    for name in backend_names():
+        try:
+            bcls = BACKENDS.load(name)
+        except Exception as e:
+            reasons.append(f"{name}: cannot be imported ({e})")
+            continue
+        if not covers(bcls.capabilities, cls):
+            continue
+        if matrix and not hasattr(bcls, "solve_linear"):
+            continue
+        av = availability(name)
+        if not av.ok:
+            reasons.append(f"{name}: {av.reason}")
+            continue
+        if best is None or (bcls.rank, name) < best:
+            best = (bcls.rank, name)
+    if best is None:
+        why = ("; ".join(reasons)) if reasons else "no registered backend handles this class"
+        raise UnsupportedProblemError(f"no available backend can solve a {cls.summary()}: {why}")
+    return best[1]
+
+
+def solve(
+    model: Model | LinearForm | dict[str, Any] | str | Path,
+    backend: str = "auto",
+    *,
+    time_limit: float | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    rel_gap: float | None = None,
+    verbose: bool = False,
+    **options: Any,
+) -> Result:
+    """Solve a model with the named backend, or the best one for its class.
+
+    Parameters
+    ----------
+    model
+        An IR :class:`~workbench.ir.model.Model`, its dict or YAML text, a
+        path to a .yaml/.json/.mps/.lp file, or a :class:`LinearForm`.
+    backend
+        A registered backend name, or ``"auto"`` to choose by capability.
+    time_limit
+        Seconds; ``None`` for no limit.
+    seed
+        Seed for every random choice the backend makes.
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` for torch backends.
+    threads, rel_gap, verbose
+        Common solver options.
+    **options
+        Backend-specific options, validated by the backend.
+
+    Returns
+    -------
+    Result
+        Non-optimal outcomes (infeasible, unbounded, limits) are values;
+        a backend crash is ``termination=ERROR`` with the message.
+
+    Raises
+    ------
+    ModelError
+        If the model is malformed (with its location).
+    UnsupportedProblemError
+        If no available backend (or not the named one) handles the model's class.
+    BackendUnavailableError
+        If the named backend is unknown or not installed.
+    """
+    t0 = time.perf_counter()
+    obj = _coerce(model)
+    structure: CompiledModel | None = None
+    if isinstance(obj, LinearForm):
+        cls = classify_linear_form(obj)
+    else:
+        structure = obj if isinstance(obj, CompiledModel) else compile_structure(obj)
+        cls = classify_structure(structure)
+    build = time.perf_counter() - t0
+
+    if backend == "auto":
+        name = choose_backend(cls, matrix=isinstance(obj, LinearForm))
+    else:
+        name = backend
+    be: Backend = get_backend(name)
+    if backend != "auto":
+        av = availability(name)
+        if not av.ok:
+            raise BackendUnavailableError(f"backend {name!r} is not available: {av.reason}")
+        if not covers(be.capabilities, cls):
+            caps = ", ".join(sorted(c.value for c in be.capabilities))
+            raise UnsupportedProblemError(
+                f"backend {name!r} handles {caps}, but this is a {cls.summary()}"
+                + ("; CP-SAT needs every variable integer with finite bounds" if name == "cpsat" else "")
+            )
+    opts = SolveOptions(
+        time_limit=time_limit, seed=seed, device=device, threads=threads, rel_gap=rel_gap,
+        verbose=verbose, extra=dict(options), structure=structure,
+    )
+    try:
+        if isinstance(obj, LinearForm):
+            solve_linear = getattr(be, "solve_linear", None)
+            if solve_linear is None:
+                raise UnsupportedProblemError(f"backend {name!r} cannot take a matrix (MPS/LP) model")
+            result: Result = solve_linear(obj, opts)
+        else:
+            assert structure is not None
+            result = be.solve(structure.model, opts)
+    except WorkbenchError:
+        raise
+    except Exception as e:  # a crashed backend is a value, not a traceback
+        result = Result(
+            termination=Termination.ERROR,
+            diagnostics=Diagnostics(message=f"{type(e).__name__}: {e}"),
+            log=traceback.format_exc(),
+        )
+    result.backend = result.backend or name
+    result.timings.build += build
+    if structure is not None:
+        for w in structure.warnings:
+            if w not in result.diagnostics.warnings:
+                result.diagnostics.warnings.append(w)
+    return result
