@@ -174,8 +174,13 @@ def _name(lf: LinearForm, i: int, *, row: bool) -> str:
 _BOUND_WORD = {2: "lower bound", 3: "upper bound", 4: "bounds"}
 
 
-def compute_iis(h: Any, lf: LinearForm) -> tuple[list[str] | None, str]:
+def compute_iis(
+    h: Any, lf: LinearForm, *, keep_strategy: bool = False
+) -> tuple[list[str] | None, str]:
     """An irreducible infeasible subsystem of the (LP relaxation of the) model in *h*.
+
+    HiGHS's ``iis_strategy`` is set to "from LP, row priority" unless
+    *keep_strategy* (the user chose one through ``extra``).
 
     Returns
     -------
@@ -202,6 +207,8 @@ def compute_iis(h: Any, lf: LinearForm) -> tuple[list[str] | None, str]:
                 "the LP relaxation is feasible: the infeasibility comes from the integrality"
                 " of the variables together with the constraints, so no LP IIS exists"
             )
+    if not keep_strategy:  # the default ("light") only finds single-row conflicts
+        h.setOptionValue("iis_strategy", int(highspy.IisStrategy.kIisStrategyFromLpRowPriority))
     iis = highspy.HighsIis()
     if h.getIis(iis) == highspy.HighsStatus.kError or not iis.valid:
         return None, "HiGHS could not compute an IIS"
@@ -298,6 +305,16 @@ class HighsBackend:
         status = load_into_highs(h, lf)
         timings.load = time.perf_counter() - t0
         diag = Diagnostics(warnings=list(lf.warnings))
+        bad = _bad_data(lf)
+        if bad:
+            diag.message = f"the model is malformed: {bad}"
+            return Result(
+                Termination.ERROR,
+                timings=timings,
+                diagnostics=diag,
+                log=cap.text,
+                backend=self.name,
+            )
         if status == highspy.HighsStatus.kError:
             diag.message = f"HiGHS rejected the model: {cap.errors() or 'passModel failed'}"
             return Result(
@@ -348,7 +365,7 @@ class HighsBackend:
         res = Result(term, timings=timings, diagnostics=diag, backend=self.name)
         if term.has_solution or has_point:
             sol = h.getSolution()
-            x = np.asarray(sol.col_value, dtype=np.float64)
+            x = np.asarray(sol.col_value, dtype=np.float64) + 0.0  # no -0.0 in results
             if x.size == lf.num_cols:
                 if lf.is_mip:
                     integ = np.asarray(lf.integrality, dtype=bool)
@@ -359,7 +376,7 @@ class HighsBackend:
                 if ms == highspy.HighsModelStatus.kModelEmpty:
                     res.objective = float(lf.offset)
             if not lf.is_mip and lf.Q is None and term is Termination.OPTIMAL and sol.dual_valid:
-                y = np.asarray(sol.row_dual, dtype=np.float64)
+                y = np.asarray(sol.row_dual, dtype=np.float64) + 0.0
                 if y.size == lf.num_rows:
                     res.duals = lf.duals_by_constraint(y)
         if lf.is_mip:
@@ -381,11 +398,31 @@ class HighsBackend:
         res.history = hist.finish(h.getRunTime(), res.objective, res.bound)
         if term is Termination.INFEASIBLE:
             t2 = time.perf_counter()
-            diag.iis, diag.message = compute_iis(h, lf)
+            diag.iis, diag.message = compute_iis(
+                h, lf, keep_strategy="iis_strategy" in options.extra
+            )
             if diag.iis:
                 diag.message += f" (found in {time.perf_counter() - t2:.2f}s)"
         res.log = cap.text
         return res
+
+
+def _bad_data(lf: LinearForm) -> str:
+    """Why *lf* holds data HiGHS would silently misuse (NaN, infinite coefficients), or ''."""
+    checks = (
+        ("objective coefficients", lf.c, np.isfinite),
+        ("matrix coefficients", lf.A.data, np.isfinite),
+        ("row bounds", np.r_[lf.row_lb, lf.row_ub], lambda v: ~np.isnan(v)),
+        ("column bounds", np.r_[lf.col_lb, lf.col_ub], lambda v: ~np.isnan(v)),
+    )
+    for what, arr, ok in checks:
+        if arr.size and not np.all(ok(np.asarray(arr, dtype=np.float64))):
+            return f"{what} contain NaN or infinite values"
+    if lf.Q is not None and lf.Q.nnz and not np.all(np.isfinite(lf.Q.data)):
+        return "the quadratic objective contains NaN or infinite values"
+    if not np.isfinite(lf.offset):
+        return "the objective offset is not finite"
+    return ""
 
 
 def _termination(ms: Any) -> Termination:

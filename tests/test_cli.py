@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -162,7 +163,8 @@ def test_unexpected_errors_are_one_line_and_debug_reraises(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setitem(vars(workbench), "solve", boom)  # works before and after lazy import
+    # The module itself: the name workbench.solve may be the function or the module.
+    monkeypatch.setattr(importlib.import_module("workbench.solve"), "solve", boom)
     result = runner.invoke(app, ["solve", str(tiny_lp_yaml)])
     assert result.exit_code == 3
     assert "kaboom" in result.stderr and "--debug" in result.stderr

@@ -53,6 +53,11 @@ _LAZY = {
     "read_model_file": "workbench.solve",
 }
 
+_SUBMODULES = {
+    "backends", "classify", "compile", "datasets", "devices", "errors", "expr", "ir",
+    "registry", "result", "solve", "validate",
+}
+
 if TYPE_CHECKING:
     from workbench.classify import Classification, classify
     from workbench.compile.linear import compile_linear
@@ -76,4 +81,6 @@ def __getattr__(name: str) -> Any:
         value = getattr(module, name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"workbench.{name}")
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -12,9 +12,9 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-import workbench
 from workbench.cli.output import fmt, out_console
 from workbench.errors import WorkbenchError
+from workbench.ir import dump_model
 
 if TYPE_CHECKING:
     from workbench.datasets import Problem
@@ -104,7 +104,7 @@ def list_(
                 f"no problems in category {category!r}; known: {', '.join(known) or 'none'}"
             )
     table = Table(title=f"catalogue ({len(problems)} problems)")
-    table.add_column("id", style="bold", no_wrap=True)
+    table.add_column("id", style="bold", overflow="fold")
     table.add_column("category")
     table.add_column("title")
     table.add_column("optimum", justify="right")
@@ -124,10 +124,10 @@ def show(problem_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     )
     if p.text:
         console.print()
-        console.print(Text(p.text.strip()))
+        console.print(Text(p.text.strip()), soft_wrap=True)
     if p.model is not None:
         console.print()
-        yaml_text = workbench.dump_model(p.model)
+        yaml_text = dump_model(p.model)
         if console.is_terminal:
             console.print(Syntax(yaml_text, "yaml", word_wrap=True))
         else:
@@ -142,7 +142,9 @@ def _solve_one(p: Problem, backend: str, time_limit: float | None) -> Any:
         target = str(p.path) if p.path is not None else p.linear_form
     if target is None:
         raise WorkbenchError(f"catalogue problem {p.id!r} has no model")
-    return workbench.solve(target, backend=backend, time_limit=time_limit)
+    from workbench.solve import solve
+
+    return solve(target, backend=backend, time_limit=time_limit)
 
 
 @catalog_app.command("solve")
@@ -171,25 +173,35 @@ def solve_(
         ("id", "left"), ("status", "left"), ("objective", "right"),
         ("stored", "right"), ("match", "center"), ("time (s)", "right"),
     ):  # fmt: skip
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     failed: list[str] = []
+    errors: list[str] = []
     for p in chosen:
         start = time.perf_counter()
         with console.status(f"solving {p.id} ..."):
             try:
                 result = _solve_one(p, backend, time_limit)
                 status, objective = result.termination.value, result.objective
+                if status == "error" and result.diagnostics.message:
+                    errors.append(f"{p.id}: {result.diagnostics.message}")
             except WorkbenchError as e:
-                status, objective = f"error: {e}", None
+                status, objective = "error", None
+                errors.append(f"{p.id}: {e}")
+            except Exception as e:  # one crashing problem must not hide the others
+                status, objective = "error", None
+                errors.append(f"{p.id}: unexpected {type(e).__name__}: {e}")
         elapsed = time.perf_counter() - start
         ok = matches(p, status, objective, rtol)
         if not ok:
             failed.append(p.id)
         mark = Text("✓", style="green") if ok else Text("✗", style="bold red")
-        table.add_row(p.id, Text(status), fmt(objective), _answer(p), mark, f"{elapsed:.2f}")
+        table.add_row(p.id, status, fmt(objective), _answer(p), mark, f"{elapsed:.2f}")
     console.print(table)
+    for line in errors:
+        console.print(Text(f"error: {' '.join(line.split())}", style="red"), soft_wrap=True)
     n = len(chosen)
     if failed:
-        console.print(Text(f"{len(failed)} of {n} did not match: {', '.join(failed)}", style="red"))
+        summary = f"{len(failed)} of {n} did not match: {', '.join(failed)}"
+        console.print(Text(summary, style="red"), soft_wrap=True)
         raise typer.Exit(1)
     console.print(Text(f"all {n} match", style="green"))

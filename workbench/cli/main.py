@@ -25,6 +25,7 @@ except ImportError:  # older typer re-uses click's exceptions
 import workbench
 from workbench.cli.catalog import catalog_app
 from workbench.cli.output import error_message, out_console, print_error, print_result
+from workbench.ir import Model, load_model
 
 if TYPE_CHECKING:
     from workbench.result import Result
@@ -146,8 +147,10 @@ def _load(path: Path) -> Any:
     """A Model for IR files; a Model or LinearForm for MPS/LP files."""
     _check_model_path(path)
     if _is_matrix_file(path):
-        return workbench.read_model_file(str(path))
-    return workbench.load_model(path)
+        from workbench.solve import read_model_file
+
+        return read_model_file(str(path))
+    return load_model(path)
 
 
 ModelArg = Annotated[
@@ -172,8 +175,10 @@ def solve(
     """Solve MODEL and print the result."""
     options = parse_options(option or [])
     _check_model_path(model)
-    target: Any = str(model) if _is_matrix_file(model) else workbench.load_model(model)
-    result: Result = workbench.solve(
+    from workbench.solve import solve as solve_model
+
+    target: Any = str(model) if _is_matrix_file(model) else load_model(model)
+    result: Result = solve_model(
         target, backend=backend, time_limit=time_limit, seed=seed, **options
     )
     if as_json:
@@ -187,7 +192,7 @@ def validate(model: ModelArg) -> None:
     """Validate MODEL and print its classification (problem class and sizes)."""
     loaded = _load(model)
     console = out_console()
-    if not isinstance(loaded, workbench.Model):
+    if not isinstance(loaded, Model):
         # An MPS/LP file read into matrix form: it is valid by construction.
         kind = "MILP" if loaded.is_mip else "LP"
         console.print(
@@ -195,10 +200,13 @@ def validate(model: ModelArg) -> None:
             f"{loaded.nnz} nonzeros"
         )
         return
-    warnings = workbench.validate(loaded)
+    from workbench.classify import classify
+    from workbench.validate import validate as validate_model
+
+    warnings = validate_model(loaded)
     for w in warnings:
         console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
-    info = workbench.classify(loaded)
+    info = classify(loaded)
     console.print(Text(f"valid: {info.summary()}", style="green"), soft_wrap=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +38,15 @@ MAX_VALUE_ROWS = 40
 
 
 def out_console() -> Console:
-    """A console on the current ``sys.stdout`` (created per call, so tests can capture it)."""
-    return Console(highlight=False)
+    """A console on the current ``sys.stdout`` (created per call, so tests can capture it).
+
+    When stdout is not a terminal (a log, a pipe) and ``COLUMNS`` is unset,
+    tables get 120 columns instead of rich's default of 80.
+    """
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 120
+    return console
 
 
 def err_console() -> Console:

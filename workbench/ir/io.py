@@ -28,7 +28,7 @@ def _loc(parts: tuple[int | str, ...]) -> str:
 
 def _clean_loc(parts: tuple[int | str, ...]) -> tuple[int | str, ...]:
     # pydantic inserts union-branch tags such as 'str' or 'function-after[...]'.
-    noise = {"str", "int", "float", "list[...]", "dict[str,...]", "none", "bool"}
+    noise = {"str", "int", "float", "list[...]", "dict[str,...]", "none", "bool", "[key]"}
     return tuple(
         p for p in parts if not (isinstance(p, str) and (p in noise or "[" in p and "(" in p))
     )
@@ -60,6 +60,13 @@ def model_from_dict(data: Any) -> Model:
         raise ModelError(
             f"a model must be a mapping with 'variables' and 'objective', got {type(data).__name__}"
         )
+    for section in ("sets", "params", "variables"):
+        block = data.get(section)
+        if isinstance(block, dict):
+            for key in block:
+                if not isinstance(key, str):
+                    hint = " (YAML reads on/off/yes/no as booleans: quote the name)" if isinstance(key, bool) else ""
+                    raise ModelError(f"the name {key!r} must be text{hint}", f"{section}")
     try:
         return Model.model_validate(data)
     except ValidationError as e:
