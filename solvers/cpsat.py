@@ -185,7 +185,7 @@ class CpSatBackend:
             from ortools.sat.python import cp_model  # noqa: F401
         except ImportError as e:
             return Availability(False, f"OR-Tools is not installed ({e}); fix: pip install ortools")
-        return Availability(True, version=str(ortools.__version__))
+        return Availability(True, version=str(getattr(ortools, "__version__", "unknown")))
 
     def solve(self, model: Any, options: SolveOptions) -> Result:
         """Compile *model* to a LinearForm and solve it (see :meth:`solve_linear`)."""

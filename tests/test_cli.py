@@ -152,6 +152,15 @@ def test_bad_option_exits_2(tiny_lp_yaml: Path) -> None:
     assert_one_line_error(result, "key=value")
 
 
+def test_backend_failure_exits_1(tiny_lp_yaml: Path) -> None:
+    result = runner.invoke(app, ["solve", str(tiny_lp_yaml), "--json", "-o", "no_such_option=1"])
+    if result.exit_code == 2:  # a backend may also reject the option before solving
+        assert_one_line_error(result, "no_such_option")
+        return
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["termination"] == "error"
+
+
 def test_unknown_backend_exits_2(tiny_lp_yaml: Path) -> None:
     result = runner.invoke(app, ["solve", str(tiny_lp_yaml), "--backend", "no_such_backend"])
     assert_one_line_error(result, "no_such_backend")

@@ -49,13 +49,13 @@ _LAZY = {
     "Classification": "workbench.classify",
     "classify": "workbench.classify",
     "validate": "workbench.validate",
-    "solve": "workbench.solve",
-    "read_model_file": "workbench.solve",
+    "solve": "workbench.solving",
+    "read_model_file": "workbench.solving",
 }
 
 _SUBMODULES = {
     "backends", "classify", "compile", "datasets", "devices", "errors", "expr", "ir",
-    "registry", "result", "solve", "validate",
+    "registry", "result", "solving", "validate",
 }
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     )
     from workbench.ir import Model, dump_model, load_model, save_model
     from workbench.result import Result, Termination
-    from workbench.solve import read_model_file, solve
+    from workbench.solving import read_model_file, solve
     from workbench.validate import validate
 
 

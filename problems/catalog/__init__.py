@@ -37,7 +37,9 @@ def catalog_ids() -> list[str]:
     return sorted(p.stem for p in CATALOG_DIR.glob("*.yaml"))
 
 
-def problem_from_file(path: Path, *, known_keys: frozenset[str] = _KNOWN_KEYS) -> Problem:
+def problem_from_file(
+    path: Path, *, known_keys: frozenset[str] = _KNOWN_KEYS, check_id: bool = True
+) -> Problem:
     """Read one problem YAML file into a :class:`~workbench.datasets.Problem`.
 
     Parameters
@@ -47,6 +49,8 @@ def problem_from_file(path: Path, *, known_keys: frozenset[str] = _KNOWN_KEYS) -
     known_keys
         Top-level keys that map onto ``Problem`` fields; any other key is
         kept in ``Problem.meta``.
+    check_id
+        Require the ``id`` to equal the file name's stem.
 
     Returns
     -------
@@ -58,7 +62,8 @@ def problem_from_file(path: Path, *, known_keys: frozenset[str] = _KNOWN_KEYS) -
     ------
     ModelError
         If the file is not a mapping, lacks an ``id``, has an unknown
-        ``status``, its ``id`` differs from the file name, or its model does
+        ``status``, its ``id`` differs from the file name (with *check_id*),
+        or its model does
         not fit the IR schema; the message names the file.
     """
     try:
@@ -70,7 +75,7 @@ def problem_from_file(path: Path, *, known_keys: frozenset[str] = _KNOWN_KEYS) -
     pid = data.get("id")
     if not isinstance(pid, str) or not pid:
         raise ModelError("the problem needs a non-empty string 'id'", str(path))
-    if path.suffix in (".yaml", ".yml") and pid != path.stem:
+    if check_id and pid != path.stem:
         raise ModelError(f"id {pid!r} does not match the file name {path.name!r}", str(path))
     status = str(data.get("status", "optimal"))
     if status not in _STATUSES:

@@ -84,6 +84,11 @@ def matches(problem: Problem, termination: str, objective: float | None, rtol: f
     return abs(objective - problem.optimum) <= rtol * max(1.0, abs(problem.optimum))
 
 
+def _id_width(problems: list[Problem]) -> int:
+    """Width that keeps every id on one line (ids are what people copy)."""
+    return max((len(p.id) for p in problems), default=2)
+
+
 def _answer(p: Problem) -> str:
     return fmt(p.optimum) if p.status == "optimal" else p.status
 
@@ -104,7 +109,7 @@ def list_(
                 f"no problems in category {category!r}; known: {', '.join(known) or 'none'}"
             )
     table = Table(title=f"catalogue ({len(problems)} problems)")
-    table.add_column("id", style="bold", overflow="fold")
+    table.add_column("id", style="bold", min_width=_id_width(problems))
     table.add_column("category")
     table.add_column("title")
     table.add_column("optimum", justify="right")
@@ -142,7 +147,7 @@ def _solve_one(p: Problem, backend: str, time_limit: float | None) -> Any:
         target = str(p.path) if p.path is not None else p.linear_form
     if target is None:
         raise WorkbenchError(f"catalogue problem {p.id!r} has no model")
-    from workbench.solve import solve
+    from workbench.solving import solve
 
     return solve(target, backend=backend, time_limit=time_limit)
 
@@ -173,7 +178,8 @@ def solve_(
         ("id", "left"), ("status", "left"), ("objective", "right"),
         ("stored", "right"), ("match", "center"), ("time (s)", "right"),
     ):  # fmt: skip
-        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        width = _id_width(chosen) if col == "id" else None
+        table.add_column(col, justify=justify, min_width=width)  # type: ignore[arg-type]
     failed: list[str] = []
     errors: list[str] = []
     for p in chosen:

@@ -147,7 +147,7 @@ def _load(path: Path) -> Any:
     """A Model for IR files; a Model or LinearForm for MPS/LP files."""
     _check_model_path(path)
     if _is_matrix_file(path):
-        from workbench.solve import read_model_file
+        from workbench.solving import read_model_file
 
         return read_model_file(str(path))
     return load_model(path)
@@ -172,10 +172,10 @@ def solve(
         typer.Option("--option", "-o", help="Backend option key=value (repeatable)."),
     ] = None,
 ) -> None:
-    """Solve MODEL and print the result."""
+    """Solve MODEL and print the result (exit status 1 if the backend failed)."""
     options = parse_options(option or [])
     _check_model_path(model)
-    from workbench.solve import solve as solve_model
+    from workbench.solving import solve as solve_model
 
     target: Any = str(model) if _is_matrix_file(model) else load_model(model)
     result: Result = solve_model(
@@ -183,8 +183,10 @@ def solve(
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
-        return
-    print_result(result, out_console())
+    else:
+        print_result(result, out_console())
+    if result.termination.value == "error":  # the backend failed; not an optimisation outcome
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -305,6 +305,8 @@ class Context:
             return
         sizes = [s.size for s in index]
         if isinstance(values, list):
+            if self._fill_fast(values, sizes, arr):
+                return
             self._fill_nested(values, index, 0, arr, 0, sizes, where)
             return
         if isinstance(values, dict):
@@ -317,6 +319,23 @@ class Context:
             f"values must be a number, a list (in set order) or a dict keyed by member; got {type(values).__name__}",
             where,
         )
+
+    @staticmethod
+    def _fill_fast(values: list[Any], sizes: list[int], arr: np.ndarray) -> bool:
+        """Whole nested list at once when it is regular, numeric and has no booleans."""
+        try:
+            vals = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            return False
+        if vals.shape != tuple(sizes) or not np.all(np.isfinite(vals)):
+            return False
+        rows: list[Any] = [values]
+        for _ in range(len(sizes) - 1):
+            rows = [r for block in rows for r in block]
+        if any(bool in set(map(type, r)) for r in rows):
+            return False
+        arr[:] = vals.ravel()
+        return True
 
     def _fill_nested(
         self, v: Any, index: tuple[SetData, ...], level: int, arr: np.ndarray, base: int,

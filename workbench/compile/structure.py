@@ -175,8 +175,12 @@ def _family(ctx: Context, con: Constraint, name: str, where: str) -> RowFamily:
         zero = np.zeros(n)
         if isinstance(lhs, PConst) and isinstance(rhs, PConst):
             ctx.warn(f"{where}: the constraint has no variables")
-        body = b._binop("-", lhs, rhs, frame)
         op = node.ops[0]
+        if isinstance(lhs, PConst) and not isinstance(rhs, PConst):
+            # '5 >= x' reads better (and prints its row) as 'x <= 5'
+            lhs, rhs = rhs, lhs
+            op = {"<=": ">=", ">=": "<=", "==": "=="}[op]
+        body = b._binop("-", lhs, rhs, frame)
         lo = -inf if op == "<=" else zero
         hi = inf if op == ">=" else zero
         return RowFamily(name, where, body, lo.copy(), hi.copy(), labels)

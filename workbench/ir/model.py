@@ -49,7 +49,16 @@ class SetDef(_Strict):
     @classmethod
     def _from_list(cls, data: Any) -> Any:
         if isinstance(data, list | tuple):
-            return {"members": list(data)}
+            data = {"members": list(data)}
+        if isinstance(data, dict) and isinstance(data.get("members"), list):
+            for k, m in enumerate(data["members"]):
+                parts = m if isinstance(m, list | tuple) else [m]
+                if any(isinstance(p, bool) for p in parts):
+                    raise ValueError(
+                        f"member {k} is a boolean ({m!r}); quote words like no/yes/on/off in YAML"
+                    )
+                if any(isinstance(p, float) for p in parts):
+                    raise ValueError(f"member {k} is a decimal number ({m!r}); members are text or integers")
         return data
 
     @model_validator(mode="after")
