@@ -61,9 +61,13 @@ def raw(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> tuple[Any, 
     n = ni * nj
     # supply rows: row i has columns i*nj .. i*nj+nj-1; demand rows: row ni+j has columns j, nj+j, ...
     sup_idx = np.arange(n, dtype=np.int32)
-    dem_idx = (np.arange(ni, dtype=np.int32)[None, :] * nj + np.arange(nj, dtype=np.int32)[:, None]).ravel()
+    dem_idx = (
+        np.arange(ni, dtype=np.int32)[None, :] * nj + np.arange(nj, dtype=np.int32)[:, None]
+    ).ravel()
     index = np.concatenate([sup_idx, dem_idx])
-    start = np.concatenate([np.arange(ni, dtype=np.int32) * nj, n + np.arange(nj + 1, dtype=np.int32) * ni])
+    start = np.concatenate(
+        [np.arange(ni, dtype=np.int32) * nj, n + np.arange(nj + 1, dtype=np.int32) * ni]
+    )
     lp = highspy.HighsLp()
     lp.num_col_ = n
     lp.num_row_ = ni + nj
@@ -127,9 +131,15 @@ def pyomo(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> tuple[Any
     m.I = pyo.RangeSet(0, ni - 1)
     m.J = pyo.RangeSet(0, nj - 1)
     m.x = pyo.Var(m.I, m.J, domain=pyo.NonNegativeReals)
-    m.obj = pyo.Objective(expr=pyo.quicksum(float(cost[i, j]) * m.x[i, j] for i in m.I for j in m.J))
-    m.sup = pyo.Constraint(m.I, rule=lambda m, i: pyo.quicksum(m.x[i, j] for j in m.J) <= float(supply[i]))
-    m.dem = pyo.Constraint(m.J, rule=lambda m, j: pyo.quicksum(m.x[i, j] for i in m.I) >= float(demand[j]))
+    m.obj = pyo.Objective(
+        expr=pyo.quicksum(float(cost[i, j]) * m.x[i, j] for i in m.I for j in m.J)
+    )
+    m.sup = pyo.Constraint(
+        m.I, rule=lambda m, i: pyo.quicksum(m.x[i, j] for j in m.J) <= float(supply[i])
+    )
+    m.dem = pyo.Constraint(
+        m.J, rule=lambda m, j: pyo.quicksum(m.x[i, j] for i in m.I) >= float(demand[j])
+    )
     opt = Highs()
     opt.config.load_solution = False
     opt.highs_options = {"output_flag": False, "time_limit": 0.0}
@@ -137,7 +147,9 @@ def pyomo(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> tuple[Any
     return opt, time.perf_counter() - t0
 
 
-def linopy_route(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> tuple[Any, float] | None:
+def linopy_route(
+    cost: np.ndarray, supply: np.ndarray, demand: np.ndarray
+) -> tuple[Any, float] | None:
     try:
         import linopy
         import xarray as xr
@@ -171,24 +183,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="240000,1000000", help="comma-separated nonzero counts")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--solve", action="store_true", help="also solve with HiGHS and report end-to-end")
+    ap.add_argument(
+        "--solve", action="store_true", help="also solve with HiGHS and report end-to-end"
+    )
     ap.add_argument("--pyomo-all", action="store_true", help="time Pyomo at every size (slow)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"{'nnz':>9} {'route':>7} {'outside HiGHS s':>16} {'ratio to raw':>13} {'solve s':>9} {'objective':>14}")
+    print(
+        f"{'nnz':>9} {'route':>7} {'outside HiGHS s':>16} {'ratio to raw':>13} {'solve s':>9} {'objective':>14}"
+    )
     for k, nnz in enumerate(sizes):
         ni, nj = dims(nnz)
         cost, supply, demand = data(ni, nj)
-        routes: dict[str, Callable[[], tuple[Any, float] | None]] = {
-            "raw": lambda: raw(cost, supply, demand),
-            "ir": lambda: ir(cost, supply, demand),
-            "linopy": lambda: linopy_route(cost, supply, demand),
+        inputs = (cost, supply, demand)
+        routes: dict[str, Callable[..., tuple[Any, float] | None]] = {
+            "raw": raw,
+            "ir": ir,
+            "linopy": linopy_route,
         }
         if k == 0 or args.pyomo_all:
-            routes["pyomo"] = lambda: pyomo(cost, supply, demand)
+            routes["pyomo"] = pyomo
         base = None
         for name, fn in routes.items():
-            out = best_of(fn, 1 if name == "pyomo" else args.repeat)
+            out = best_of(
+                lambda fn=fn, inputs=inputs: fn(*inputs), 1 if name == "pyomo" else args.repeat
+            )
             if out is None:
                 print(f"{2 * ni * nj:>9} {name:>7} {'not installed':>16}")
                 continue
@@ -201,7 +220,9 @@ def main() -> None:
                 h.run()
                 solve_s = time.perf_counter() - t
                 obj = h.getInfo().objective_function_value
-            print(f"{2 * ni * nj:>9} {name:>7} {secs:>16.3f} {secs / base:>12.2f}x {solve_s:>9.2f} {obj:>14.2f}")
+            print(
+                f"{2 * ni * nj:>9} {name:>7} {secs:>16.3f} {secs / base:>12.2f}x {solve_s:>9.2f} {obj:>14.2f}"
+            )
             del h
             gc.collect()
 

@@ -59,12 +59,20 @@ class HistoryRecorder:
         return self.points
 
 
-def compile_model(model: Any) -> tuple[LinearForm, float]:
-    """Compile an IR model with ``workbench.compile.linear.compile_linear``; return it and the seconds taken."""
+def compile_model(model: Any, options: SolveOptions | None = None) -> tuple[LinearForm, float]:
+    """Compile an IR model to a LinearForm; return it and the seconds taken.
+
+    Reuses ``options.structure`` (the compiled structure ``workbench.solve``
+    already built) when it belongs to *model*, instead of compiling twice.
+    """
     from workbench.compile.linear import compile_linear
 
     t0 = time.perf_counter()
-    lf = compile_linear(model)
+    structure = getattr(options, "structure", None)
+    if structure is not None and getattr(structure, "model", None) is model:
+        lf = compile_linear(structure)
+    else:
+        lf = compile_linear(model)
     return lf, time.perf_counter() - t0
 
 

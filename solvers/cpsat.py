@@ -189,7 +189,7 @@ class CpSatBackend:
 
     def solve(self, model: Any, options: SolveOptions) -> Result:
         """Compile *model* to a LinearForm and solve it (see :meth:`solve_linear`)."""
-        lf, build = compile_model(model)
+        lf, build = compile_model(model, options)
         return self.solve_linear(lf, options, build_time=build)
 
     def solve_linear(

@@ -160,7 +160,11 @@ class _Capture:
         return "".join(self.lines)
 
     def errors(self) -> str:
-        found = [ln.strip() for ln in self.text.splitlines() if ln.lstrip().startswith("ERROR")]
+        found = [
+            ln.strip().removeprefix("ERROR:").strip()
+            for ln in self.text.splitlines()
+            if ln.lstrip().startswith("ERROR")
+        ]
         return "; ".join(found)
 
 
@@ -245,7 +249,7 @@ class HighsBackend:
 
     def solve(self, model: Any, options: SolveOptions) -> Result:
         """Compile *model* to a LinearForm and solve it (see :meth:`solve_linear`)."""
-        lf, build = compile_model(model)
+        lf, build = compile_model(model, options)
         return self.solve_linear(lf, options, build_time=build)
 
     def solve_linear(

@@ -114,17 +114,31 @@ _LIMITS = (Termination.TIME_LIMIT, Termination.ITERATION_LIMIT, Termination.INTE
 
 # Common options -> each solver's own option name (legacy interface).
 _TIME = {
-    "highs": "time_limit", "ipopt": "max_cpu_time", "cbc": "sec", "glpk": "tmlim",
-    "scip": "limits/time", "gurobi": "TimeLimit", "bonmin": "bonmin.time_limit",
+    "highs": "time_limit",
+    "ipopt": "max_cpu_time",
+    "cbc": "sec",
+    "glpk": "tmlim",
+    "scip": "limits/time",
+    "gurobi": "TimeLimit",
+    "bonmin": "bonmin.time_limit",
     "couenne": "bonmin.time_limit",
 }
 _GAP = {
-    "highs": "mip_rel_gap", "cbc": "ratio", "glpk": "mipgap", "scip": "limits/gap",
-    "gurobi": "MIPGap", "bonmin": "bonmin.allowable_fraction_gap",
+    "highs": "mip_rel_gap",
+    "cbc": "ratio",
+    "glpk": "mipgap",
+    "scip": "limits/gap",
+    "gurobi": "MIPGap",
+    "bonmin": "bonmin.allowable_fraction_gap",
     "couenne": "bonmin.allowable_fraction_gap",
 }
 _THREADS = {"highs": "threads", "cbc": "threads", "gurobi": "Threads", "scip": "lp/threads"}
-_SEED = {"highs": "random_seed", "cbc": "randomSeed", "gurobi": "Seed", "scip": "randomization/randomseedshift"}
+_SEED = {
+    "highs": "random_seed",
+    "cbc": "randomSeed",
+    "gurobi": "Seed",
+    "scip": "randomization/randomseedshift",
+}
 _NLP_SOLVERS = ("ipopt", "bonmin", "couenne", "scip")
 _MINLP_SOLVERS = ("bonmin", "couenne", "scip")
 _HIGHS = ("appsi_highs", "highs")
@@ -199,7 +213,9 @@ def _probe(name: str) -> Availability:
             version = ".".join(str(p) for p in v) if isinstance(v, tuple) else str(v)
         return Availability(True, version=version)
     except Exception as e:  # a probe never raises
-        return Availability(False, f"Pyomo solver {name!r} could not be probed: {type(e).__name__}: {e}")
+        return Availability(
+            False, f"Pyomo solver {name!r} could not be probed: {type(e).__name__}: {e}"
+        )
 
 
 @cache
@@ -403,21 +419,31 @@ class PyomoBackend:
                 form.infeasible_rows[:10]
             )
             diag.iis = form.infeasible_rows[:10]
-            return Result(Termination.INFEASIBLE, timings=timings, diagnostics=diag, backend=self.name)
+            return Result(
+                Termination.INFEASIBLE, timings=timings, diagnostics=diag, backend=self.name
+            )
         log = _LogBuffer(options.verbose)
         try:
             if solver == "appsi_highs":
                 res = self._solve_appsi(form, options, passthrough, is_lp, timings, diag, log)
             else:
-                res = self._solve_legacy(solver, form, options, passthrough, is_lp, timings, diag, log)
+                res = self._solve_legacy(
+                    solver, form, options, passthrough, is_lp, timings, diag, log
+                )
         except Exception as e:  # a crash inside Pyomo or the solver is a value
             diag.message = f"Pyomo solver {solver!r} failed: {type(e).__name__}: {e}"
             res = Result(Termination.ERROR, timings=timings, diagnostics=diag)
         res.log = log.text
         res.backend = self.name
-        if res.termination is Termination.OPTIMAL and cls.problem_class in (
-            Capability.NLP, Capability.MINLP,
-        ) and solver in ("ipopt",):
+        if (
+            res.termination is Termination.OPTIMAL
+            and cls.problem_class
+            in (
+                Capability.NLP,
+                Capability.MINLP,
+            )
+            and solver in ("ipopt",)
+        ):
             res.diagnostics.message = (
                 "local optimum; NLP solvers do not prove global optimality"
                 + (f" ({res.diagnostics.message})" if res.diagnostics.message else "")
@@ -426,8 +452,14 @@ class PyomoBackend:
 
     # ----------------------------------------------------------------- APPSI
     def _solve_appsi(
-        self, form: Any, options: SolveOptions, passthrough: dict[str, Any], is_lp: bool,
-        timings: Timings, diag: Diagnostics, log: _LogBuffer,
+        self,
+        form: Any,
+        options: SolveOptions,
+        passthrough: dict[str, Any],
+        is_lp: bool,
+        timings: Timings,
+        diag: Diagnostics,
+        log: _LogBuffer,
     ) -> Result:
         from pyomo.contrib.appsi.base import TerminationCondition as TC
         from pyomo.contrib.appsi.solvers import Highs
@@ -494,8 +526,15 @@ class PyomoBackend:
 
     # ---------------------------------------------------------------- legacy
     def _solve_legacy(
-        self, solver: str, form: Any, options: SolveOptions, passthrough: dict[str, Any],
-        is_lp: bool, timings: Timings, diag: Diagnostics, log: _LogBuffer,
+        self,
+        solver: str,
+        form: Any,
+        options: SolveOptions,
+        passthrough: dict[str, Any],
+        is_lp: bool,
+        timings: Timings,
+        diag: Diagnostics,
+        log: _LogBuffer,
     ) -> Result:
         import pyomo.environ as pyo
         from pyomo.opt import SolutionStatus
@@ -504,8 +543,10 @@ class PyomoBackend:
         solver_opts: dict[str, Any] = {}
         base = solver.split("_")[0] if solver.startswith(("gurobi", "cplex")) else solver
         for value, table in (
-            (options.time_limit, _TIME), (options.rel_gap, _GAP),
-            (options.threads, _THREADS), (options.seed, _SEED),
+            (options.time_limit, _TIME),
+            (options.rel_gap, _GAP),
+            (options.threads, _THREADS),
+            (options.seed, _SEED),
         ):
             key = table.get(base)
             if value is not None and key is not None:
@@ -523,8 +564,11 @@ class PyomoBackend:
         if getattr(results.solver, "termination_message", None):
             diag.message = str(results.solver.termination_message)
         has_point = len(results.solution) > 0 and results.solution(0).status in (
-            SolutionStatus.optimal, SolutionStatus.feasible, SolutionStatus.globallyOptimal,
-            SolutionStatus.locallyOptimal, SolutionStatus.bestSoFar,
+            SolutionStatus.optimal,
+            SolutionStatus.feasible,
+            SolutionStatus.globallyOptimal,
+            SolutionStatus.locallyOptimal,
+            SolutionStatus.bestSoFar,
         )
         if term in _LIMITS and has_point:
             diag.message = f"stopped ({tc.name}) with a feasible point"

@@ -13,17 +13,22 @@ HEAD = "sets: {I: [a, b, c]}\n"
 
 def cls(variables: str, objective: str, constraints: str = "[]", extra: str = ""):
     m = workbench.load_model(
-        HEAD + f"variables: {variables}\nobjective: {objective}\nconstraints: {constraints}\n{extra}"
+        HEAD
+        + f"variables: {variables}\nobjective: {objective}\nconstraints: {constraints}\n{extra}"
     )
     return classify(m)
 
 
 def test_lp_milp_pure_integer():
-    lp = cls("{x: {index: [I], lb: 0}}", "{expr: 'sum(x[i] for i in I)'}", "[{expr: \"x['a'] <= 3\"}]")
+    lp = cls(
+        "{x: {index: [I], lb: 0}}", "{expr: 'sum(x[i] for i in I)'}", "[{expr: \"x['a'] <= 3\"}]"
+    )
     assert lp.problem_class is Capability.LP and lp.num_vars == 3 and lp.num_constraints == 1
     assert lp.num_terms == 1
     milp = cls("{x: {index: [I], lb: 0, domain: integer}, y: {lb: 0}}", "{expr: 'y'}")
-    assert milp.problem_class is Capability.MILP and not milp.pure_integer and milp.num_int_vars == 3
+    assert (
+        milp.problem_class is Capability.MILP and not milp.pure_integer and milp.num_int_vars == 3
+    )
     pure = cls("{x: {index: [I], domain: integer, lb: 0, ub: 9}}", "{expr: 'sum(x[i] for i in I)'}")
     assert pure.problem_class is Capability.MILP and pure.pure_integer
     unbounded_int = cls("{x: {index: [I], domain: integer, lb: 0}}", "{expr: \"x['a']\"}")
@@ -50,12 +55,14 @@ def test_quadratic_convexity_and_nonlinear():
 
 def test_bilevel_and_robust():
     bl = cls(
-        "{x: {lb: 0}, y: {lb: 0}}", "{expr: 'x + y'}",
+        "{x: {lb: 0}, y: {lb: 0}}",
+        "{expr: 'x + y'}",
         extra="lower_level: {variables: [y], objective: {expr: 'y'}, constraints: [{expr: 'y >= x'}]}",
     )
     assert bl.problem_class is Capability.BILEVEL and bl.inner == "LP"
     rb = cls(
-        "{x: {lb: 0}, y: {lb: 0}, xi: {lb: 0, ub: 1}}", "{expr: 'x + y'}",
+        "{x: {lb: 0}, y: {lb: 0}, xi: {lb: 0, ub: 1}}",
+        "{expr: 'x + y'}",
         "[{expr: 'y >= xi - x'}]",
         extra="robust: {first_stage: [x], second_stage: [y], uncertain: [xi]}",
     )
@@ -63,10 +70,20 @@ def test_bilevel_and_robust():
 
 
 def test_robust_roles_must_be_declared_and_distinct():
-    with pytest.raises(workbench.ModelError, match=r"robust\.uncertain\[0\]: unknown symbol 'zeta'"):
-        cls("{x: {lb: 0}}", "{expr: x}", extra="robust: {first_stage: [x], second_stage: [], uncertain: [zeta]}")
+    with pytest.raises(
+        workbench.ModelError, match=r"robust\.uncertain\[0\]: unknown symbol 'zeta'"
+    ):
+        cls(
+            "{x: {lb: 0}}",
+            "{expr: x}",
+            extra="robust: {first_stage: [x], second_stage: [], uncertain: [zeta]}",
+        )
     with pytest.raises(workbench.ModelError, match="listed in both"):
-        cls("{x: {lb: 0}}", "{expr: x}", extra="robust: {first_stage: [x], second_stage: [x], uncertain: []}")
+        cls(
+            "{x: {lb: 0}}",
+            "{expr: x}",
+            extra="robust: {first_stage: [x], second_stage: [x], uncertain: []}",
+        )
 
 
 def test_coverage_rules():

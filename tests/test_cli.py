@@ -172,8 +172,8 @@ def test_unexpected_errors_are_one_line_and_debug_reraises(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaboom")
 
-    # The module itself: the name workbench.solve may be the function or the module.
-    monkeypatch.setattr(importlib.import_module("workbench.solve"), "solve", boom)
+    # Patch where the CLI looks the function up.
+    monkeypatch.setattr(importlib.import_module("workbench.solving"), "solve", boom)
     result = runner.invoke(app, ["solve", str(tiny_lp_yaml)])
     assert result.exit_code == 3
     assert "kaboom" in result.stderr and "--debug" in result.stderr

@@ -35,10 +35,20 @@ constraints:
 def test_transport_matrix_is_exact():
     lf = compile_linear(workbench.load_model(TRANSPORT))
     assert lf.col_names() == [
-        "x[plant_a,1]", "x[plant_a,3]", "x[plant_a,4]", "x[plant_b,1]", "x[plant_b,2]", "x[plant_b,3]",
+        "x[plant_a,1]",
+        "x[plant_a,3]",
+        "x[plant_a,4]",
+        "x[plant_b,1]",
+        "x[plant_b,2]",
+        "x[plant_b,3]",
     ]
     assert lf.row_names() == [
-        "supply_limit[plant_a]", "supply_limit[plant_b]", "meet[1]", "meet[2]", "meet[3]", "meet[4]",
+        "supply_limit[plant_a]",
+        "supply_limit[plant_b]",
+        "meet[1]",
+        "meet[2]",
+        "meet[3]",
+        "meet[4]",
     ]
     expected = np.array(
         [
@@ -61,8 +71,11 @@ def test_join_and_product_paths_agree():
     """'if k == i' uses a sort-join; rewriting the filter defeats it and must give the same rows."""
     joined = compile_linear(workbench.load_model(TRANSPORT))
     product = compile_linear(
-        workbench.load_model(TRANSPORT.replace("if k == i", "if i == k and 1 == 1").replace(
-            "if k == j", "if not (k != j)"))
+        workbench.load_model(
+            TRANSPORT.replace("if k == i", "if i == k and 1 == 1").replace(
+                "if k == j", "if not (k != j)"
+            )
+        )
     )
     assert (joined.A != product.A).nnz == 0
     np.testing.assert_array_equal(joined.row_lb, product.row_lb)
@@ -135,7 +148,9 @@ def test_quadratic_objective_and_nonlinear_constraint():
     nl = workbench.load_model(
         "variables: {x: {lb: 0}}\nobjective: {expr: x}\nconstraints: [{name: circle, expr: 'x**2 <= 4'}]"
     )
-    with pytest.raises(UnsupportedProblemError, match=r"constraints\[0\]\.expr: constraint 'circle' is not linear"):
+    with pytest.raises(
+        UnsupportedProblemError, match=r"constraints\[0\]\.expr: constraint 'circle' is not linear"
+    ):
         compile_linear(nl)
 
 

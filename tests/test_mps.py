@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import math
 from pathlib import Path
@@ -105,11 +106,14 @@ def test_indexed_names_survive_mps_and_are_mangled_for_lp(tmp_path: Path) -> Non
     assert read_mps(tmp_path / "m.lp").col_names() == ["x(a,1)", "x(a,2)", "x(b_c,1)", "x(b_d,2)"]
 
 
-def test_reads_gzip(tmp_path: Path) -> None:
-    write_mps(small_milp(), tmp_path / "m.mps")
-    gz = tmp_path / "m.mps.gz"
-    gz.write_bytes(gzip.compress((tmp_path / "m.mps").read_bytes()))
-    lf = read_mps(gz)
+@pytest.mark.parametrize("name", ["m.mps.gz", "m.mps.bz2", "m.free-mps", "m.lp.gz"])
+def test_reads_compressed_and_aliased_files(tmp_path: Path, name: str) -> None:
+    plain = tmp_path / ("plain.lp" if ".lp" in name else "plain.mps")
+    (write_lp if ".lp" in name else write_mps)(small_milp(), plain)
+    raw = plain.read_bytes()
+    packed = {".gz": gzip.compress, ".bz2": bz2.compress}.get(Path(name).suffix, bytes)
+    (tmp_path / name).write_bytes(packed(raw))
+    lf = read_mps(tmp_path / name)
     assert lf.name == "m" and optimum(lf) == pytest.approx(17.5)
 
 

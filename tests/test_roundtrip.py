@@ -43,22 +43,38 @@ def valid_models(draw):
                 [
                     "sum(c[i] * x[i] for i in I) + sum(d[i, t] * y[i, t] for i in I for t in T)",
                     "sum(x[i] for i in I) - k",
-                    "sum(y[i, t] for (i, t) in A) + 1" if dense else "sum(y[i, t] for i in I for t in T)",
+                    "sum(y[i, t] for (i, t) in A) + 1"
+                    if dense
+                    else "sum(y[i, t] for i in I for t in T)",
                 ]
             )
         ),
     }
     constraints = [
-        {"name": "cap", "for": "i in I", "expr": "sum(y[i, t] for t in T) <= 10 * x[i] + c[i] ** 2"},
-        {"name": "link", "for": "i in I, t in T if t > T_first", "expr": "y[i, t] - y[i, t - 1] <= k ** 2 + 1"},
+        {
+            "name": "cap",
+            "for": "i in I",
+            "expr": "sum(y[i, t] for t in T) <= 10 * x[i] + c[i] ** 2",
+        },
+        {
+            "name": "link",
+            "for": "i in I, t in T if t > T_first",
+            "expr": "y[i, t] - y[i, t - 1] <= k ** 2 + 1",
+        },
         {"name": "rng", "expr": "-50 <= sum(x[i] for i in I) <= 50"},
     ]
     params["T_first"] = t0
     if draw(st.booleans()):
         constraints.append({"name": "pick", "for": "i in I if c[i] > 0", "expr": "x[i] >= 0"})
     return model_from_dict(
-        {"name": "rand", "sets": sets, "params": params, "variables": variables,
-         "objective": objective, "constraints": constraints}
+        {
+            "name": "rand",
+            "sets": sets,
+            "params": params,
+            "variables": variables,
+            "objective": objective,
+            "constraints": constraints,
+        }
     )
 
 
@@ -84,7 +100,11 @@ def test_random_valid_models_round_trip_and_compile(model, fmt):
 
 
 junk_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
     st.sampled_from(["x", "I", "sum(x[i] for i in I)", "x[i] <= 1", "i in I", "__import__('os')"]),
 )
 junk = st.recursive(
@@ -92,10 +112,34 @@ junk = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
         st.dictionaries(
-            st.sampled_from(["sets", "params", "variables", "objective", "constraints", "expr",
-                             "index", "values", "for", "name", "lb", "ub", "sense", "x", "I", "range",
-                             "members", "domain", "rows", "default", "lower_level", "robust"]),
-            inner, max_size=5,
+            st.sampled_from(
+                [
+                    "sets",
+                    "params",
+                    "variables",
+                    "objective",
+                    "constraints",
+                    "expr",
+                    "index",
+                    "values",
+                    "for",
+                    "name",
+                    "lb",
+                    "ub",
+                    "sense",
+                    "x",
+                    "I",
+                    "range",
+                    "members",
+                    "domain",
+                    "rows",
+                    "default",
+                    "lower_level",
+                    "robust",
+                ]
+            ),
+            inner,
+            max_size=5,
         ),
     ),
     max_leaves=25,
@@ -117,10 +161,40 @@ def test_random_junk_only_raises_model_error(doc):
 def mutated(draw):
     model = draw(valid_models())
     data = json.loads(dump_model(model, "json"))
-    soup = draw(st.lists(st.sampled_from(
-        ["x", "y", "[i]", "[i, t]", "+", "*", "<=", "==", " for i in I", "sum(", ")", "c[i]", "t-1",
-         "k", "'m0'", "T", "A", "(", "**", "exp(", "1e308", "/0", "if", "log(", "-"]
-    ), max_size=12).map("".join))
+    soup = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "x",
+                    "y",
+                    "[i]",
+                    "[i, t]",
+                    "+",
+                    "*",
+                    "<=",
+                    "==",
+                    " for i in I",
+                    "sum(",
+                    ")",
+                    "c[i]",
+                    "t-1",
+                    "k",
+                    "'m0'",
+                    "T",
+                    "A",
+                    "(",
+                    "**",
+                    "exp(",
+                    "1e308",
+                    "/0",
+                    "if",
+                    "log(",
+                    "-",
+                ]
+            ),
+            max_size=12,
+        ).map("".join)
+    )
     where = draw(st.sampled_from(["objective", "c0", "c1", "for", "param", "set", "bound"]))
     if where == "objective":
         data["objective"]["expr"] = soup

@@ -28,7 +28,11 @@ def direct(xv: np.ndarray):
     x, y = xv[:3], xv[3]
     a = np.array([1.0, 2.0, 0.5])
     obj = (a * np.log(x + 3)).sum() - y**2 + np.exp(-y) * np.sqrt(y)
-    return obj, np.array([x[0] + 2 * x[1] - y]), np.concatenate([[np.sum(x**2) - 4], x - y - 1, -1 - (x - y)])
+    return (
+        obj,
+        np.array([x[0] + 2 * x[1] - y]),
+        np.concatenate([[np.sum(x**2) - 4], x - y - 1, -1 - (x - y)]),
+    )
 
 
 def test_values_match_numpy_and_conventions():
@@ -51,7 +55,9 @@ def test_gradient_matches_finite_differences():
     x = torch.tensor(xv, dtype=torch.float64, requires_grad=True)
     tf.f(x).backward()
     eps = 1e-6
-    fd = np.array([(direct(xv + eps * e)[0] - direct(xv - eps * e)[0]) / (2 * eps) for e in np.eye(4)])
+    fd = np.array(
+        [(direct(xv + eps * e)[0] - direct(xv - eps * e)[0]) / (2 * eps) for e in np.eye(4)]
+    )
     np.testing.assert_allclose(x.grad.numpy(), -fd, rtol=1e-6, atol=1e-8)
     jac = torch.autograd.functional.jacobian(tf.c_ineq, x.detach())
     assert jac.shape == (7, 4)

@@ -81,7 +81,7 @@ def test_missing_index_value_and_unknown_member():
     ok = BASE.replace("{a: 5, b: 6, c: 7}}", "{a: 5, b: 6}, default: 0}")
     assert workbench.validate(workbench.load_model(ok)) == []
     msg = err(BASE.replace("{a: 5, b: 6, c: 7}", "{a: 5, b: 6, z: 7}"))
-    assert "params.cap.values.z: 'z' is not a member of I" == msg
+    assert msg == "params.cap.values.z: 'z' is not a member of I"
 
 
 def test_mismatched_dimensions():
@@ -108,11 +108,15 @@ def test_wrong_member_kind_in_index():
 
 def test_empty_sum_and_empty_family_warn_not_fail():
     text = BASE.replace("I: [a, b, c]", "I: [a, b, c]\n  E: []").replace(
-        "constraints:\n", 'constraints:\n  - {name: e1, expr: "sum(x[i] for i in I if cap[i] > 100) <= 3"}\n'
-        '  - {name: e2, for: "i in I if cap[i] > 100", expr: "x[i] <= 1"}\n'
+        "constraints:\n",
+        'constraints:\n  - {name: e1, expr: "sum(x[i] for i in I if cap[i] > 100) <= 3"}\n'
+        '  - {name: e2, for: "i in I if cap[i] > 100", expr: "x[i] <= 1"}\n',
     )
     warnings = workbench.validate(workbench.load_model(text))
-    assert any("sum() over an empty set (taken as 0)" in w and w.startswith("constraints[0].expr") for w in warnings)
+    assert any(
+        "sum() over an empty set (taken as 0)" in w and w.startswith("constraints[0].expr")
+        for w in warnings
+    )
     assert any(w.startswith("constraints[1]: 'for' runs over an empty set") for w in warnings)
     assert any(w.startswith("sets.E") for w in warnings)
 

@@ -54,8 +54,18 @@ _LAZY = {
 }
 
 _SUBMODULES = {
-    "backends", "classify", "compile", "datasets", "devices", "errors", "expr", "ir",
-    "registry", "result", "solving", "validate",
+    "backends",
+    "classify",
+    "compile",
+    "datasets",
+    "devices",
+    "errors",
+    "expr",
+    "ir",
+    "registry",
+    "result",
+    "solving",
+    "validate",
 }
 
 if TYPE_CHECKING:

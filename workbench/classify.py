@@ -23,7 +23,14 @@ _COVERS: dict[Capability, frozenset[Capability]] = {
     Capability.MIQP: frozenset({Capability.LP, Capability.MILP, Capability.QP, Capability.MIQP}),
     Capability.NLP: frozenset({Capability.LP, Capability.QP, Capability.NLP}),
     Capability.MINLP: frozenset(
-        {Capability.LP, Capability.MILP, Capability.QP, Capability.MIQP, Capability.NLP, Capability.MINLP}
+        {
+            Capability.LP,
+            Capability.MILP,
+            Capability.QP,
+            Capability.MIQP,
+            Capability.NLP,
+            Capability.MINLP,
+        }
     ),
     Capability.PURE_INTEGER: frozenset(),
     Capability.BILEVEL: frozenset({Capability.BILEVEL}),
@@ -139,9 +146,7 @@ def classify_structure(cm: CompiledModel) -> Classification:
     lbs = [v.lb for v in ctx.vars.values()]
     ubs = [v.ub for v in ctx.vars.values()]
     bounded = all(np.isfinite(a).all() for a in lbs + ubs)
-    pure = (
-        ctx.num_vars > 0 and n_int == ctx.num_vars and obj_deg <= 1 and con_deg <= 1 and bounded
-    )
+    pure = ctx.num_vars > 0 and n_int == ctx.num_vars and obj_deg <= 1 and con_deg <= 1 and bounded
     out = Classification(
         problem_class=cls,
         pure_integer=pure,

@@ -23,5 +23,7 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
+        raise ValueError(
+            f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'"
+        )
     return device

@@ -12,7 +12,12 @@ from workbench.backends.registry import BACKENDS, availability, backend_names, g
 from workbench.classify import Classification, classify_linear_form, classify_structure, covers
 from workbench.compile.linear_form import LinearForm
 from workbench.compile.structure import CompiledModel, compile_structure
-from workbench.errors import BackendUnavailableError, ModelError, UnsupportedProblemError, WorkbenchError
+from workbench.errors import (
+    BackendUnavailableError,
+    ModelError,
+    UnsupportedProblemError,
+    WorkbenchError,
+)
 from workbench.ir.io import load_model, model_from_dict
 from workbench.ir.model import Model
 from workbench.result import Diagnostics, Result, Termination
@@ -50,11 +55,15 @@ def _coerce(model: Any) -> Model | LinearForm | CompiledModel:
         return model
     if isinstance(model, dict):
         return model_from_dict(model)
-    if isinstance(model, Path) or (isinstance(model, str) and "\n" not in model and Path(model).suffix):
+    if isinstance(model, Path) or (
+        isinstance(model, str) and "\n" not in model and Path(model).suffix
+    ):
         return read_model_file(model)
     if isinstance(model, str):
         return load_model(model)
-    raise TypeError(f"solve() takes a Model, a dict, YAML text, a path or a LinearForm, not {type(model).__name__}")
+    raise TypeError(
+        f"solve() takes a Model, a dict, YAML text, a path or a LinearForm, not {type(model).__name__}"
+    )
 
 
 def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
@@ -81,6 +90,12 @@ def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
         if not av.ok:
             reasons.append(f"{name}: {av.reason}")
             continue
+        supports = getattr(bcls, "supports", None)
+        if supports is not None:
+            fit = supports(cls)
+            if not fit.ok:
+                reasons.append(f"{name}: {fit.reason}")
+                continue
         if best is None or (bcls.rank, name) < best:
             best = (bcls.rank, name)
     if best is None:
@@ -159,17 +174,29 @@ def solve(
             caps = ", ".join(sorted(c.value for c in be.capabilities))
             raise UnsupportedProblemError(
                 f"backend {name!r} handles {caps}, but this is a {cls.summary()}"
-                + ("; CP-SAT needs every variable integer with finite bounds" if name == "cpsat" else "")
+                + (
+                    "; CP-SAT needs every variable integer with finite bounds"
+                    if name == "cpsat"
+                    else ""
+                )
             )
     opts = SolveOptions(
-        time_limit=time_limit, seed=seed, device=device, threads=threads, rel_gap=rel_gap,
-        verbose=verbose, extra=dict(options), structure=structure,
+        time_limit=time_limit,
+        seed=seed,
+        device=device,
+        threads=threads,
+        rel_gap=rel_gap,
+        verbose=verbose,
+        extra=dict(options),
+        structure=structure,
     )
     try:
         if isinstance(obj, LinearForm):
             solve_linear = getattr(be, "solve_linear", None)
             if solve_linear is None:
-                raise UnsupportedProblemError(f"backend {name!r} cannot take a matrix (MPS/LP) model")
+                raise UnsupportedProblemError(
+                    f"backend {name!r} cannot take a matrix (MPS/LP) model"
+                )
             result: Result = solve_linear(obj, opts)
         else:
             assert structure is not None

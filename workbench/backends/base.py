@@ -94,3 +94,11 @@ class Backend(Protocol):
     def solve(self, model: Model, options: SolveOptions) -> Result:
         """Solve *model*; never modify it.  Non-optimal outcomes are values."""
         ...
+
+
+# Optional hooks a backend class may also define (looked up with getattr):
+#   solve_linear(self, lf: LinearForm, options: SolveOptions) -> Result
+#       accept a matrix model (MPS/LP import) directly;
+#   supports(cls: Classification) -> Availability   (a classmethod/staticmethod)
+#       refine `capabilities` at run time, e.g. a wrapper whose installed
+#       solvers cannot take this class; `auto` then skips it, naming why.

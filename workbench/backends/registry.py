@@ -48,7 +48,7 @@ def get_backend(name: str) -> Backend:
     return cls()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _availability(name: str) -> Availability:
     try:
         backend = get_backend(name)

@@ -47,12 +47,26 @@ class Poly:
         """Multiply row ``r`` by ``w[r]`` (or by a scalar)."""
         if isinstance(w, np.ndarray):
             return Poly(
-                self.n, self.const * w, self.rows, self.cols, self.coefs * w[self.rows],
-                self.qrows, self.qi, self.qj, self.qcoef * w[self.qrows] if self.has_quad else self.qcoef,
+                self.n,
+                self.const * w,
+                self.rows,
+                self.cols,
+                self.coefs * w[self.rows],
+                self.qrows,
+                self.qi,
+                self.qj,
+                self.qcoef * w[self.qrows] if self.has_quad else self.qcoef,
             )
         return Poly(
-            self.n, self.const * w, self.rows, self.cols, self.coefs * w,
-            self.qrows, self.qi, self.qj, self.qcoef * w,
+            self.n,
+            self.const * w,
+            self.rows,
+            self.cols,
+            self.coefs * w,
+            self.qrows,
+            self.qi,
+            self.qj,
+            self.qcoef * w,
         )
 
     def add(self, other: Poly, sign: float = 1.0) -> Poly:
@@ -137,7 +151,11 @@ def _poly(p: Plan) -> Poly:
             return _mul(_poly(p.left), _poly(p.right))
         if p.op == "/":
             if isinstance(p.right, PConst):
-                return _poly(p.left).scale(1.0 / np.asarray(p.right.value) if isinstance(p.right.value, np.ndarray) else 1.0 / p.right.value)
+                return _poly(p.left).scale(
+                    1.0 / np.asarray(p.right.value)
+                    if isinstance(p.right.value, np.ndarray)
+                    else 1.0 / p.right.value
+                )
             raise NonlinearError("division by an expression with variables")
         if p.op == "**":
             if isinstance(p.right, PConst):
@@ -155,9 +173,16 @@ def _poly(p: Plan) -> Poly:
         par = p.parent
         return Poly(
             p.n,
-            np.bincount(par, weights=c.const, minlength=p.n).astype(float) if c.n else np.zeros(p.n),
-            par[c.rows], c.cols, c.coefs,
-            par[c.qrows], c.qi, c.qj, c.qcoef,
+            np.bincount(par, weights=c.const, minlength=p.n).astype(float)
+            if c.n
+            else np.zeros(p.n),
+            par[c.rows],
+            c.cols,
+            c.coefs,
+            par[c.qrows],
+            c.qi,
+            c.qj,
+            c.qcoef,
         )
     if isinstance(p, PFunc):
         raise NonlinearError(f"{p.func}() of variables")

@@ -189,7 +189,9 @@ class Builder:
                     return targets.index(side.id), other, k
         return None
 
-    def _join(self, frame: Frame, s: SetData, comp: int, other: Node) -> tuple[np.ndarray, np.ndarray]:
+    def _join(
+        self, frame: Frame, s: SetData, comp: int, other: Node
+    ) -> tuple[np.ndarray, np.ndarray]:
         key = self.member(other, frame)
         if key.kind != s.kinds[comp]:
             raise self.fail(
@@ -219,7 +221,9 @@ class Builder:
             if node.id in self.ctx.model.params:
                 return self._int_col(self.value(node, frame), node)
             if node.id in self.ctx.kind_of:
-                raise self.fail(f"the {self.ctx.kind_of[node.id]} '{node.id}' cannot be used as an index")
+                raise self.fail(
+                    f"the {self.ctx.kind_of[node.id]} '{node.id}' cannot be used as an index"
+                )
             raise self.ctx.unknown(node.id, self.where, list(frame.cols))
         if isinstance(node, Str):
             return Col(np.full(n, self.ctx.interner.code(node.value), dtype=np.int64), "str")
@@ -241,7 +245,9 @@ class Builder:
             return Col(-a.values if node.op == "-" else a.values, "int")
         if isinstance(node, Index) and node.name in self.ctx.model.params:
             return self._int_col(self.value(node, frame), node)
-        raise self.fail("this cannot be used as an index; use a bound name, a member or integer arithmetic")
+        raise self.fail(
+            "this cannot be used as an index; use a bound name, a member or integer arithmetic"
+        )
 
     def _int_col(self, plan: Plan, node: Node) -> Col:
         if not isinstance(plan, PConst):
@@ -273,10 +279,13 @@ class Builder:
                     raise self.fail(
                         f"index {k - s.dim + c + 1} of '{name}' must be {want} (a member of {s.name})"
                     )
-            fast = all(col.src == s.name and col.comp == c and col.pos is not None for c, col in enumerate(cs))
+            fast = all(
+                col.src == s.name and col.comp == c and col.pos is not None
+                for c, col in enumerate(cs)
+            )
             if fast and s.dim > 1:
                 p0 = cs[0].pos
-                fast = all(np.array_equal(col.pos, p0) for col in cs[1:])
+                fast = all(col.pos is not None and np.array_equal(col.pos, p0) for col in cs[1:])  # type: ignore[arg-type]
             if fast:
                 pos = cs[0].pos
                 assert pos is not None
@@ -286,13 +295,21 @@ class Builder:
                 if missing.size:
                     r = int(missing[0])
                     shown = ", ".join(
-                        str(self.ctx.interner.decode(int(col.values[r])) if col.kind == "str" else int(col.values[r]))
+                        str(
+                            self.ctx.interner.decode(int(col.values[r]))
+                            if col.kind == "str"
+                            else int(col.values[r])
+                        )
                         for col in cols
                     )
                     hint = ""
                     if s.kinds[0] == "int" and any(isinstance(a, BinOp) for a in args):
                         hint = "; filter the quantifier, e.g. 'for t in T if t > 1'"
-                    raise self.fail(f"{name}[{shown}] is outside the index set {s.name} of '{name}'{hint}", frame, r)
+                    raise self.fail(
+                        f"{name}[{shown}] is outside the index set {s.name} of '{name}'{hint}",
+                        frame,
+                        r,
+                    )
             flat = flat * s.size + pos
         return flat
 
@@ -309,7 +326,9 @@ class Builder:
         if isinstance(node, Index):
             return self._index(node, frame)
         if isinstance(node, BinOp):
-            return self._binop(node.op, self.value(node.left, frame), self.value(node.right, frame), frame)
+            return self._binop(
+                node.op, self.value(node.left, frame), self.value(node.right, frame), frame
+            )
         if isinstance(node, Unary):
             a = self.value(node.operand, frame)
             if node.op == "+":
@@ -324,7 +343,9 @@ class Builder:
         if isinstance(node, Tup):
             raise self.fail("a tuple is not a value; tuples are only for indices")
         if isinstance(node, Compare | BoolOp | Not | In):
-            raise self.fail("a comparison is not a value here; constraints have one comparison at the top")
+            raise self.fail(
+                "a comparison is not a value here; constraints have one comparison at the top"
+            )
         raise self.fail(f"unsupported expression {type(node).__name__}")
 
     def _name(self, name: str, frame: Frame) -> Plan:
@@ -377,7 +398,11 @@ class Builder:
     def _fold_check(self, out: np.ndarray | float, what: str, frame: Frame) -> None:
         arr = np.asarray(out)
         if not np.all(np.isfinite(arr)):
-            bad = int(np.nonzero(~np.isfinite(np.broadcast_to(arr, (frame.n,))))[0][0]) if frame.n else None
+            bad = (
+                int(np.nonzero(~np.isfinite(np.broadcast_to(arr, (frame.n,))))[0][0])
+                if frame.n
+                else None
+            )
             raise self.fail(f"{what} gives a value that is not finite", frame, bad)
 
     def _binop(self, op: str, a: Plan, b: Plan, frame: Frame) -> Plan:
@@ -393,7 +418,9 @@ class Builder:
                 elif op == "/":
                     if np.any(np.asarray(b.value) == 0):
                         bz = np.broadcast_to(np.asarray(b.value) == 0, (n,))
-                        raise self.fail("division by zero", frame, int(np.nonzero(bz)[0][0]) if n else None)
+                        raise self.fail(
+                            "division by zero", frame, int(np.nonzero(bz)[0][0]) if n else None
+                        )
                     out = a.value / b.value
                 else:
                     out = np.power(a.value, b.value)
@@ -437,7 +464,10 @@ class Builder:
     def _reduce(self, node: Reduce, frame: Frame) -> Plan:
         child, parent = self.expand_all(frame, node.gens)
         if child.n == 0:
-            self.ctx.warn(f"{self.where}: {node.func}() over an empty set" + (" (taken as 0)" if node.func == "sum" else ""))
+            self.ctx.warn(
+                f"{self.where}: {node.func}() over an empty set"
+                + (" (taken as 0)" if node.func == "sum" else "")
+            )
         body = self.value(node.body, child)
         n = frame.n
         if isinstance(body, PConst):
@@ -446,21 +476,27 @@ class Builder:
                 return PConst(np.bincount(parent, weights=vals, minlength=n).astype(float), n)
             counts = np.bincount(parent, minlength=n)
             if np.any(counts == 0):
-                raise self.fail(f"{node.func}() over an empty set", frame, int(np.nonzero(counts == 0)[0][0]))
+                raise self.fail(
+                    f"{node.func}() over an empty set", frame, int(np.nonzero(counts == 0)[0][0])
+                )
             out = np.full(n, np.inf if node.func == "min" else -np.inf)
             (np.minimum if node.func == "min" else np.maximum).at(out, parent, vals)
             return PConst(out, n)
         if node.func != "sum":
             counts = np.bincount(parent, minlength=n)
             if np.any(counts == 0):
-                raise self.fail(f"{node.func}() over an empty set", frame, int(np.nonzero(counts == 0)[0][0]))
+                raise self.fail(
+                    f"{node.func}() over an empty set", frame, int(np.nonzero(counts == 0)[0][0])
+                )
         return PReduce(node.func, body, parent, n)
 
     # ------------------------------------------------------------------ masks
     def _is_text(self, node: Node, frame: Frame) -> bool:
         if isinstance(node, Str):
             return True
-        return isinstance(node, Name) and node.id in frame.cols and frame.cols[node.id].kind == "str"
+        return (
+            isinstance(node, Name) and node.id in frame.cols and frame.cols[node.id].kind == "str"
+        )
 
     def mask(self, node: Node, frame: Frame) -> np.ndarray:
         """Evaluate a filter to one boolean per row (data only)."""
@@ -470,7 +506,9 @@ class Builder:
             for op, a, b in zip(node.ops, node.operands, node.operands[1:]):
                 if self._is_text(a, frame) or self._is_text(b, frame):
                     if op not in ("==", "!="):
-                        raise self.fail(f"text members can only be compared with == or !=, not {op}")
+                        raise self.fail(
+                            f"text members can only be compared with == or !=, not {op}"
+                        )
                     ca, cb = self.member(a, frame), self.member(b, frame)
                     if ca.kind != cb.kind:
                         raise self.fail("comparing text with a number")
@@ -481,8 +519,12 @@ class Builder:
                         raise self.fail("a filter may use data only, not variables")
                     va, vb = pa.array(), pb.array()
                     res = {
-                        "<": np.less, "<=": np.less_equal, ">": np.greater,
-                        ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal,
+                        "<": np.less,
+                        "<=": np.less_equal,
+                        ">": np.greater,
+                        ">=": np.greater_equal,
+                        "==": np.equal,
+                        "!=": np.not_equal,
                     }[op](va, vb)
                 out &= res
             return out

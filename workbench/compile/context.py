@@ -87,7 +87,9 @@ class Context:
             for name in names:
                 where = f"{section}.{name}"
                 if not name.isidentifier() or name.startswith("__"):
-                    raise ModelError(f"'{name}' is not a valid name (use letters, digits and _)", where)
+                    raise ModelError(
+                        f"'{name}' is not a valid name (use letters, digits and _)", where
+                    )
                 if name in RESERVED:
                     raise ModelError(f"'{name}' is reserved; choose another name", where)
                 if name in self.kind_of:
@@ -95,9 +97,11 @@ class Context:
                         f"'{name}' is already declared as a {self.kind_of[name]}; names must be unique",
                         where,
                     )
-                self.kind_of[name] = {"sets": "set", "params": "parameter", "variables": "variable"}[
-                    section
-                ]
+                self.kind_of[name] = {
+                    "sets": "set",
+                    "params": "parameter",
+                    "variables": "variable",
+                }[section]
 
     # ------------------------------------------------------------------ names
     def unknown(self, name: str, where: str | None, bound: list[str] | None = None) -> ModelError:
@@ -177,7 +181,8 @@ class Context:
             tup = tuple(m) if isinstance(m, list | tuple) else (m,)
             if len(tup) != dim:
                 raise ModelError(
-                    f"member {m!r} has {len(tup)} components but the first has {dim}", f"{where}[{k}]"
+                    f"member {m!r} has {len(tup)} components but the first has {dim}",
+                    f"{where}[{k}]",
                 )
             rows.append(tup)
         kinds = tuple(self._atom_kind(rows[0][c], f"{where}[0]") for c in range(dim))
@@ -197,7 +202,9 @@ class Context:
         pos = data.positions(data.cols)
         dup = np.nonzero(pos != np.arange(data.size))[0]
         if dup.size:
-            raise ModelError(f"duplicate member {members[int(dup[0])]!r}", f"{where}[{int(dup[0])}]")
+            raise ModelError(
+                f"duplicate member {members[int(dup[0])]!r}", f"{where}[{int(dup[0])}]"
+            )
         if dim == 1 and kinds[0] == "int" and data.size:
             v = cols[0]
             if v[-1] - v[0] == data.size - 1 and np.all(np.diff(v) == 1):
@@ -252,7 +259,8 @@ class Context:
         given = [k for k in ("values", "rows", "expr") if getattr(p, k) is not None]
         if len(given) != 1:
             raise ModelError(
-                "give exactly one of 'values', 'rows' or 'expr'" + (f"; got {', '.join(given)}" if given else ""),
+                "give exactly one of 'values', 'rows' or 'expr'"
+                + (f"; got {', '.join(given)}" if given else ""),
                 where,
             )
         fill = np.nan if p.default is None else float(p.default)
@@ -270,9 +278,7 @@ class Context:
             k = int(bad[0])
             lab = self._flat_label(index, k)
             if np.isnan(arr[k]) and p.expr is None:
-                raise ModelError(
-                    f"no value for {name}{lab} (give it, or set 'default:')", where
-                )
+                raise ModelError(f"no value for {name}{lab} (give it, or set 'default:')", where)
             raise ModelError(f"{name}{lab} is not a finite number ({arr[k]})", where)
         return ParamData(name, index, arr)
 
@@ -338,13 +344,20 @@ class Context:
         return True
 
     def _fill_nested(
-        self, v: Any, index: tuple[SetData, ...], level: int, arr: np.ndarray, base: int,
-        sizes: list[int], where: str,
+        self,
+        v: Any,
+        index: tuple[SetData, ...],
+        level: int,
+        arr: np.ndarray,
+        base: int,
+        sizes: list[int],
+        where: str,
     ) -> None:
         s = index[level]
         if not isinstance(v, list):
             raise ModelError(
-                f"expected a list of {s.size} entries (one per member of {s.name}), got {v!r}", where
+                f"expected a list of {s.size} entries (one per member of {s.name}), got {v!r}",
+                where,
             )
         if len(v) != s.size:
             raise ModelError(
@@ -362,14 +375,20 @@ class Context:
                 raise ModelError("expected numbers", where)
             bad = np.nonzero(~np.isfinite(vals))[0]
             if bad.size:
-                raise ModelError(f"not a finite number ({v[int(bad[0])]})", f"{where}[{int(bad[0])}]")
+                raise ModelError(
+                    f"not a finite number ({v[int(bad[0])]})", f"{where}[{int(bad[0])}]"
+                )
             arr[base : base + s.size] = vals
             return
         for k, sub in enumerate(v):
             self._fill_nested(sub, index, level + 1, arr, base + k * stride, sizes, f"{where}[{k}]")
 
     def _flatten_dict(
-        self, v: Any, depth: int, prefix: tuple[Any, ...], out: list[tuple[tuple[Any, ...], Any, str]],
+        self,
+        v: Any,
+        depth: int,
+        prefix: tuple[Any, ...],
+        out: list[tuple[tuple[Any, ...], Any, str]],
         where: str,
     ) -> None:
         if len(prefix) >= depth:
@@ -400,8 +419,11 @@ class Context:
         return -(2**62)
 
     def _assign_entries(
-        self, name: str, entries: list[tuple[tuple[Any, ...], Any, str]],
-        index: tuple[SetData, ...], arr: np.ndarray,
+        self,
+        name: str,
+        entries: list[tuple[tuple[Any, ...], Any, str]],
+        index: tuple[SetData, ...],
+        arr: np.ndarray,
     ) -> None:
         for key, val, where in entries:
             total_dim = sum(s.dim for s in index)
@@ -419,7 +441,12 @@ class Context:
             arr[flat] = self._number(val, where)
 
     def _param_from_rows(
-        self, name: str, rows: list[list[Any]], index: tuple[SetData, ...], arr: np.ndarray, where: str
+        self,
+        name: str,
+        rows: list[list[Any]],
+        index: tuple[SetData, ...],
+        arr: np.ndarray,
+        where: str,
     ) -> None:
         total_dim = sum(s.dim for s in index)
         entries = []
@@ -433,7 +460,12 @@ class Context:
         self._assign_entries(name, entries, index, arr)
 
     def _param_from_expr(
-        self, name: str, text: str, for_: str | None, index: tuple[SetData, ...], arr: np.ndarray,
+        self,
+        name: str,
+        text: str,
+        for_: str | None,
+        index: tuple[SetData, ...],
+        arr: np.ndarray,
         where: str,
     ) -> None:
         from workbench.compile.plan import PConst
@@ -446,7 +478,9 @@ class Context:
                 raise ModelError("a scalar parameter takes no 'for'", f"{where}.for")
             plan = b.value(node, b.root())
             if not isinstance(plan, PConst):
-                raise ModelError("a parameter must be defined from data only, not variables", f"{where}.expr")
+                raise ModelError(
+                    "a parameter must be defined from data only, not variables", f"{where}.expr"
+                )
             arr[0] = plan.array()[0]
             return
         if not for_:
@@ -461,7 +495,9 @@ class Context:
         flat = bf.lookup(name, index, tuple(targets), frame)
         plan = b.value(node, frame)
         if not isinstance(plan, PConst):
-            raise ModelError("a parameter must be defined from data only, not variables", f"{where}.expr")
+            raise ModelError(
+                "a parameter must be defined from data only, not variables", f"{where}.expr"
+            )
         arr[flat] = plan.array()
 
     # -------------------------------------------------------------- variables
@@ -477,8 +513,13 @@ class Context:
             if size == 0:
                 self.warn(f"{where}: indexed by an empty set, so it has no entries")
             data = VarData(
-                name, index, offset, size, v.domain,
-                np.full(size, -np.inf), np.full(size, np.inf),
+                name,
+                index,
+                offset,
+                size,
+                v.domain,
+                np.full(size, -np.inf),
+                np.full(size, np.inf),
             )
             self.vars[name] = data
             offset += size
@@ -503,9 +544,7 @@ class Context:
                     data.lb = np.ceil(data.lb - 1e-9)
                     data.ub = np.floor(data.ub + 1e-9)
 
-    def _bound(
-        self, data: VarData, spec: Any, gens: Any, target: np.ndarray, where: str
-    ) -> None:
+    def _bound(self, data: VarData, spec: Any, gens: Any, target: np.ndarray, where: str) -> None:
         from workbench.compile.plan import PConst
         from workbench.expr.nodes import Name
 

@@ -48,7 +48,14 @@ def csr_from_triplets(
         cols = key % max(n, 1)
     indptr = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
-    mat = sp.csr_matrix((vals.astype(float, copy=False), cols.astype(np.int32 if n < 2**31 else np.int64, copy=False), indptr), shape=(m, n))
+    mat = sp.csr_matrix(
+        (
+            vals.astype(float, copy=False),
+            cols.astype(np.int32 if n < 2**31 else np.int64, copy=False),
+            indptr,
+        ),
+        shape=(m, n),
+    )
     mat.has_sorted_indices = True
     mat.has_canonical_format = True
     return mat
@@ -122,16 +129,27 @@ def linear_form_from_structure(cm: CompiledModel) -> LinearForm:
     col_ub = np.concatenate([v.ub for v in ctx.vars.values()]) if ctx.vars else np.zeros(0)
     integ = (
         np.concatenate([np.full(v.size, v.is_integer) for v in ctx.vars.values()])
-        if ctx.vars else np.zeros(0, dtype=bool)
+        if ctx.vars
+        else np.zeros(0, dtype=bool)
     )
     col_blocks = [
         Block(v.name, v.offset, v.size, LazyLabels(v.index) if v.index else None)
         for v in ctx.vars.values()
     ]
     return LinearForm(
-        c=c, A=a, row_lb=row_lb, row_ub=row_ub, col_lb=col_lb, col_ub=col_ub,
-        integrality=integ, sense="max" if cm.objective.sense == "max" else "min",
-        offset=offset, Q=q, columns=col_blocks, rows=row_blocks, name=cm.model.name,
+        c=c,
+        A=a,
+        row_lb=row_lb,
+        row_ub=row_ub,
+        col_lb=col_lb,
+        col_ub=col_ub,
+        integrality=integ,
+        sense="max" if cm.objective.sense == "max" else "min",
+        offset=offset,
+        Q=q,
+        columns=col_blocks,
+        rows=row_blocks,
+        name=cm.model.name,
         warnings=list(cm.warnings),
     )
 

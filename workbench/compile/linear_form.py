@@ -179,8 +179,17 @@ class LinearForm:
     def with_rows(self, keep: np.ndarray) -> LinearForm:
         """A copy keeping only the rows where *keep* is true (blocks dropped)."""
         return LinearForm(
-            c=self.c, A=self.A[keep], row_lb=self.row_lb[keep], row_ub=self.row_ub[keep],
-            col_lb=self.col_lb, col_ub=self.col_ub, integrality=self.integrality,
-            sense=self.sense, offset=self.offset, Q=self.Q, columns=self.columns, rows=[],
+            c=self.c,
+            A=self.A[keep],
+            row_lb=self.row_lb[keep],
+            row_ub=self.row_ub[keep],
+            col_lb=self.col_lb,
+            col_ub=self.col_ub,
+            integrality=self.integrality,
+            sense=self.sense,
+            offset=self.offset,
+            Q=self.Q,
+            columns=self.columns,
+            rows=[],
             name=self.name,
         )

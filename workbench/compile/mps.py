@@ -13,11 +13,12 @@ the ``highs`` backend uses it too.  highspy is imported only inside functions.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import math
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -245,23 +246,38 @@ class _Log:
 
     def errors(self) -> str:
         text = "".join(self.lines)
-        found = [ln.strip() for ln in text.splitlines() if "ERROR" in ln or "WARNING" in ln]
+        found = [
+            ln.strip().removeprefix("ERROR:").strip()
+            for ln in text.splitlines()
+            if ln.lstrip().startswith("ERROR")
+        ]
         return "; ".join(found) or text.strip()[-300:]
+
+
+_COMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open}
+_MPS_LIKE = (".mps", ".free-mps", ".qps", ".sif")
 
 
 @contextmanager
 def _plain_file(path: Path) -> Iterator[Path]:
-    """Yield a path HiGHS can read: *path* itself, or a decompressed temporary copy."""
-    if path.suffix != ".gz":
+    """Yield a path HiGHS can read: *path*, or a decompressed/renamed temporary copy.
+
+    HiGHS picks its parser by suffix and reads neither ``.gz`` here nor
+    aliases such as ``.free-mps``/``.qps``; those are copied to ``.mps``.
+    """
+    opener = _COMPRESSED.get(path.suffix.lower())
+    inner = Path(path.stem) if opener else path
+    kind = ".lp" if inner.suffix.lower() == ".lp" else ".mps"
+    if opener is None and path.suffix.lower() == kind:
         yield path
         return
-    inner = Path(path.stem)  # model.mps.gz -> model.mps
     with tempfile.TemporaryDirectory(prefix="workbench-mps-") as tmp:
-        target = Path(tmp) / inner.name
+        target = Path(tmp) / (inner.stem + kind)
         try:
-            with gzip.open(path, "rb") as src, target.open("wb") as dst:
+            src_open: Callable[..., Any] = opener or open
+            with src_open(path, "rb") as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, ValueError) as e:
             raise ModelError(f"cannot decompress {path}: {e}") from None
         yield target
 
@@ -272,7 +288,8 @@ def read_mps(path: str | Path) -> LinearForm:
     Parameters
     ----------
     path
-        The file.  The format follows the suffix (before ``.gz``).
+        The file.  The format follows the suffix (before ``.gz``/``.bz2``):
+        ``.lp`` is CPLEX-LP; ``.mps``, ``.free-mps``, ``.qps`` are MPS.
 
     Returns
     -------
@@ -290,9 +307,9 @@ def read_mps(path: str | Path) -> LinearForm:
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"no such file: {p}")
-    inner_suffix = Path(p.stem).suffix if p.suffix == ".gz" else p.suffix
-    if inner_suffix.lower() not in (".mps", ".lp", ".qps", ".sif"):
-        raise ModelError(f"cannot read {p}: expected a .mps or .lp file (optionally .gz)")
+    inner_suffix = Path(p.stem).suffix if p.suffix.lower() in _COMPRESSED else p.suffix
+    if inner_suffix.lower() not in (*_MPS_LIKE, ".lp"):
+        raise ModelError(f"cannot read {p}: expected a .mps or .lp file (optionally .gz or .bz2)")
     with _plain_file(p) as plain:
         h = highspy.Highs()
         log = _Log(h)

@@ -55,7 +55,10 @@ class Col:
     def take(self, idx: np.ndarray) -> Col:
         """Rows *idx* of this column."""
         return Col(
-            self.values[idx], self.kind, self.src, self.comp,
+            self.values[idx],
+            self.kind,
+            self.src,
+            self.comp,
             None if self.pos is None else self.pos[idx],
         )
 

@@ -188,10 +188,18 @@ def _family(ctx: Context, con: Constraint, name: str, where: str) -> RowFamily:
         a, e, c = (b.value(x, frame) for x in node.operands)
         if not (isinstance(a, PConst) and isinstance(c, PConst)):
             raise ModelError(
-                "in a chained comparison 'lo <= e <= hi' the outer sides must be data", f"{where}.expr"
+                "in a chained comparison 'lo <= e <= hi' the outer sides must be data",
+                f"{where}.expr",
             )
         lo_p, hi_p = (a, c) if node.ops[0] == "<=" else (c, a)
-        return RowFamily(name, where, e, lo_p.array().astype(float).copy(), hi_p.array().astype(float).copy(), labels)
+        return RowFamily(
+            name,
+            where,
+            e,
+            lo_p.array().astype(float).copy(),
+            hi_p.array().astype(float).copy(),
+            labels,
+        )
     raise ModelError(
         "a chained comparison must be 'lo <= e <= hi' or 'hi >= e >= lo'", f"{where}.expr"
     )
@@ -202,11 +210,17 @@ def _families(ctx: Context, cons: list[Constraint], prefix: str) -> list[RowFami
     seen: dict[str, str] = {}
     for k, con in enumerate(cons):
         where = f"{prefix}[{k}]"
-        name = con.name or f"c{k}" if prefix == "constraints" else con.name or f"{prefix.split('.')[0]}_c{k}"
+        name = (
+            con.name or f"c{k}"
+            if prefix == "constraints"
+            else con.name or f"{prefix.split('.')[0]}_c{k}"
+        )
         if not name.replace("_", "a").isalnum() and not name.isidentifier():
             raise ModelError(f"'{name}' is not a valid constraint name", f"{where}.name")
         if name in seen:
-            raise ModelError(f"duplicate constraint name '{name}' (also {seen[name]})", f"{where}.name")
+            raise ModelError(
+                f"duplicate constraint name '{name}' (also {seen[name]})", f"{where}.name"
+            )
         seen[name] = where
         out.append(_family(ctx, con, name, where))
     return out
@@ -257,9 +271,13 @@ def compile_structure(model: Model) -> CompiledModel:
         for key in ("first_stage", "second_stage", "uncertain"):
             for v in getattr(rb, key):
                 if v in roles:
-                    raise ModelError(f"'{v}' is listed in both {roles[v]} and {key}", f"robust.{key}")
+                    raise ModelError(
+                        f"'{v}' is listed in both {roles[v]} and {key}", f"robust.{key}"
+                    )
                 roles[v] = key
-        cm.uncertainty_rows = _families(ctx, rb.uncertainty_set.constraints, "robust.uncertainty_set.constraints")
+        cm.uncertainty_rows = _families(
+            ctx, rb.uncertainty_set.constraints, "robust.uncertainty_set.constraints"
+        )
     return cm
 
 

@@ -80,7 +80,9 @@ class TorchOps(Ops):
         out = self.torch.zeros(n, dtype=c.dtype, device=self.device)
         if name == "sum":
             return out.index_add(0, p, c)
-        return out.scatter_reduce(0, p, c, reduce="amin" if name == "min" else "amax", include_self=False)
+        return out.scatter_reduce(
+            0, p, c, reduce="amin" if name == "min" else "amax", include_self=False
+        )
 
 
 @dataclass
@@ -152,7 +154,9 @@ class TorchForm:
         cat = (lambda xs: np.concatenate(xs)) if ctx.vars else (lambda xs: np.zeros(0))
         lb = cat([v.lb for v in ctx.vars.values()])
         ub = cat([v.ub for v in ctx.vars.values()])
-        init = cat([v.init if v.init is not None else np.full(v.size, np.nan) for v in ctx.vars.values()])
+        init = cat(
+            [v.init if v.init is not None else np.full(v.size, np.nan) for v in ctx.vars.values()]
+        )
         x0 = np.where(np.isnan(init), np.clip(0.0, lb, ub), init)
         self.lb = torch.as_tensor(lb, dtype=self.dtype, device=self.device)
         self.ub = torch.as_tensor(ub, dtype=self.dtype, device=self.device)
@@ -191,14 +195,18 @@ class TorchForm:
             if k not in vals:
                 v = evaluate(rs.families[k].plan, x, self.ops)
                 if isinstance(v, float | int):
-                    v = self.torch.full((rs.families[k].n,), float(v), dtype=self.dtype, device=self.device)
+                    v = self.torch.full(
+                        (rs.families[k].n,), float(v), dtype=self.dtype, device=self.device
+                    )
                 vals[k] = v
             return vals[k]
 
         t = self.torch
         eq = [fam(k)[self.ops._tensor(i, True)] - self.ops._tensor(b, False) for k, i, b in rs.eq]
         ineq = [fam(k)[self.ops._tensor(i, True)] - self.ops._tensor(b, False) for k, i, b in rs.hi]
-        ineq += [self.ops._tensor(b, False) - fam(k)[self.ops._tensor(i, True)] for k, i, b in rs.lo]
+        ineq += [
+            self.ops._tensor(b, False) - fam(k)[self.ops._tensor(i, True)] for k, i, b in rs.lo
+        ]
         empty = t.zeros(0, dtype=self.dtype, device=self.device)
         return (t.cat(eq) if eq else empty, t.cat(ineq) if ineq else empty)
 
@@ -250,7 +258,9 @@ class TorchForm:
         return out
 
 
-def compile_torch(model: Model | CompiledModel, device: str = "auto", dtype: Any = None) -> TorchForm:
+def compile_torch(
+    model: Model | CompiledModel, device: str = "auto", dtype: Any = None
+) -> TorchForm:
     """Compile a model into a :class:`TorchForm`.
 
     Parameters

@@ -175,7 +175,9 @@ class _Converter:
 
     def _call(self, node: ast.Call) -> Node:
         if not isinstance(node.func, ast.Name):
-            raise self.fail(f"only the functions {', '.join(sorted(FUNCTIONS | REDUCERS))} may be called")
+            raise self.fail(
+                f"only the functions {', '.join(sorted(FUNCTIONS | REDUCERS))} may be called"
+            )
         fn = node.func.id
         if node.keywords:
             raise self.fail(f"{fn}() takes no keyword arguments")
@@ -327,7 +329,9 @@ def parse_set_expr(text: str, where: str | None = None) -> tuple[Node, tuple[Gen
 
 
 def _split_top_level_commas(text: str) -> list[str]:
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "([{":
             depth += 1

@@ -65,7 +65,11 @@ def model_from_dict(data: Any) -> Model:
         if isinstance(block, dict):
             for key in block:
                 if not isinstance(key, str):
-                    hint = " (YAML reads on/off/yes/no as booleans: quote the name)" if isinstance(key, bool) else ""
+                    hint = (
+                        " (YAML reads on/off/yes/no as booleans: quote the name)"
+                        if isinstance(key, bool)
+                        else ""
+                    )
                     raise ModelError(f"the name {key!r} must be text{hint}", f"{section}")
     try:
         return Model.model_validate(data)
@@ -116,7 +120,9 @@ def load_model(source: str | Path | dict[str, Any]) -> Model:
         return model_from_dict(source)
     text: str
     if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml", ".json"))
+        isinstance(source, str)
+        and "\n" not in source
+        and source.endswith((".yaml", ".yml", ".json"))
     ):
         path = Path(source)
         if not path.exists():
@@ -129,7 +135,9 @@ def load_model(source: str | Path | dict[str, Any]) -> Model:
             try:
                 return model_from_dict(json.loads(text))
             except json.JSONDecodeError as e:
-                raise ModelError(f"not valid JSON: {e.msg}", f"line {e.lineno}, column {e.colno}") from None
+                raise ModelError(
+                    f"not valid JSON: {e.msg}", f"line {e.lineno}, column {e.colno}"
+                ) from None
         return model_from_dict(_yaml_load(text))
     text = str(source)
     return model_from_dict(_yaml_load(text))

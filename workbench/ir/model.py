@@ -58,7 +58,9 @@ class SetDef(_Strict):
                         f"member {k} is a boolean ({m!r}); quote words like no/yes/on/off in YAML"
                     )
                 if any(isinstance(p, float) for p in parts):
-                    raise ValueError(f"member {k} is a decimal number ({m!r}); members are text or integers")
+                    raise ValueError(
+                        f"member {k} is a decimal number ({m!r}); members are text or integers"
+                    )
         return data
 
     @model_validator(mode="after")
@@ -140,8 +142,13 @@ class Variable(_Strict):
     @classmethod
     def _domain_alias(cls, v: Any) -> Any:
         aliases = {
-            "real": "continuous", "reals": "continuous", "float": "continuous",
-            "int": "integer", "integers": "integer", "bool": "binary", "boolean": "binary",
+            "real": "continuous",
+            "reals": "continuous",
+            "float": "continuous",
+            "int": "integer",
+            "integers": "integer",
+            "bool": "binary",
+            "boolean": "binary",
         }
         return aliases.get(v, v) if isinstance(v, str) else v
 
