@@ -305,9 +305,6 @@ class HighsBackend:
     ) -> Result:
         import highspy
 
-        t0 = time.perf_counter()
-        status = load_into_highs(h, lf)
-        timings.load = time.perf_counter() - t0
         diag = Diagnostics(warnings=list(lf.warnings))
         bad = _bad_data(lf)
         if bad:
@@ -319,6 +316,9 @@ class HighsBackend:
                 log=cap.text,
                 backend=self.name,
             )
+        t0 = time.perf_counter()
+        status = load_into_highs(h, lf)
+        timings.load = time.perf_counter() - t0
         if status == highspy.HighsStatus.kError:
             diag.message = f"HiGHS rejected the model: {cap.errors() or 'passModel failed'}"
             return Result(

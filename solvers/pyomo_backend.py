@@ -399,7 +399,7 @@ class PyomoBackend:
         BackendUnavailableError
             When the requested Pyomo solver is not installed.
         """
-        from workbench.classify import classify_structure
+        from workbench.classification import classify_structure
         from workbench.compile.pyomo_form import compile_pyomo
         from workbench.compile.structure import compile_structure
 

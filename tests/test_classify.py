@@ -6,7 +6,7 @@ import pytest
 
 import workbench
 from workbench.backends.base import Capability
-from workbench.classify import classify, covers
+from workbench.classification import classify, covers
 
 HEAD = "sets: {I: [a, b, c]}\n"
 

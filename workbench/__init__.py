@@ -25,6 +25,7 @@ __all__ = [
     "classify",
     "compile_linear",
     "dump_model",
+    "formulate",
     "load_model",
     "read_model_file",
     "save_model",
@@ -46,17 +47,19 @@ _LAZY = {
     "dump_model": "workbench.ir",
     "LinearForm": "workbench.compile.linear_form",
     "compile_linear": "workbench.compile.linear",
-    "Classification": "workbench.classify",
-    "classify": "workbench.classify",
-    "validate": "workbench.validate",
+    "Classification": "workbench.classification",
+    "classify": "workbench.classification",
+    "validate": "workbench.validation",
     "solve": "workbench.solving",
     "read_model_file": "workbench.solving",
+    "formulate": "workbench.formulation",
 }
 
 _SUBMODULES = {
     "backends",
-    "classify",
+    "classification",
     "compile",
+    "formulation",
     "datasets",
     "devices",
     "errors",
@@ -65,11 +68,11 @@ _SUBMODULES = {
     "registry",
     "result",
     "solving",
-    "validate",
+    "validation",
 }
 
 if TYPE_CHECKING:
-    from workbench.classify import Classification, classify
+    from workbench.classification import Classification, classify
     from workbench.compile.linear import compile_linear
     from workbench.compile.linear_form import LinearForm
     from workbench.errors import (
@@ -79,10 +82,11 @@ if TYPE_CHECKING:
         UnsupportedProblemError,
         WorkbenchError,
     )
+    from workbench.formulation import formulate
     from workbench.ir import Model, dump_model, load_model, save_model
     from workbench.result import Result, Termination
     from workbench.solving import read_model_file, solve
-    from workbench.validate import validate
+    from workbench.validation import validate
 
 
 def __getattr__(name: str) -> Any:

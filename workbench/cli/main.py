@@ -202,8 +202,8 @@ def validate(model: ModelArg) -> None:
             f"{loaded.nnz} nonzeros"
         )
         return
-    from workbench.classify import classify
-    from workbench.validate import validate as validate_model
+    from workbench.classification import classify
+    from workbench.validation import validate as validate_model
 
     warnings = validate_model(loaded)
     for w in warnings:
