@@ -6,8 +6,10 @@ For each size the script builds the same LP
 
 (nonzeros = 2 |I| |J|) and times, for every route:
 
-* ``raw``: numpy CSR arrays straight into ``highspy.passModel`` (the floor);
-* ``ir``: the workbench IR (YAML-equivalent model) -> compile_linear -> passModel;
+* ``raw``: numpy CSR arrays straight into highspy's array ``passModel`` (the floor);
+* ``ir``: the workbench IR with numpy data (the Python API) -> compile_linear -> passModel;
+* ``ir-yaml``: the same IR with its data as nested lists, as a YAML file gives it (the
+  list -> array conversion is then part of the cost);
 * ``pyomo``: a Pyomo ConcreteModel through the appsi HiGHS interface (only at the
   smaller size unless ``--pyomo-all``: it is about 50x slower);
 * ``linopy``: if it is installed.
@@ -26,6 +28,7 @@ import argparse
 import gc
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -54,49 +57,48 @@ def _highs_quiet() -> Any:
 
 
 def raw(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> tuple[Any, float]:
+    """The floor: CSR index arrays built with numpy, passed with highspy's array ``passModel``."""
     import highspy
 
     t0 = time.perf_counter()
     ni, nj = cost.shape
     n = ni * nj
-    # supply rows: row i has columns i*nj .. i*nj+nj-1; demand rows: row ni+j has columns j, nj+j, ...
+    # supply rows: row i holds columns i*nj .. i*nj+nj-1; demand row ni+j holds j, nj+j, ...
     sup_idx = np.arange(n, dtype=np.int32)
     dem_idx = (
         np.arange(ni, dtype=np.int32)[None, :] * nj + np.arange(nj, dtype=np.int32)[:, None]
     ).ravel()
     index = np.concatenate([sup_idx, dem_idx])
     start = np.concatenate(
-        [np.arange(ni, dtype=np.int32) * nj, n + np.arange(nj + 1, dtype=np.int32) * ni]
+        [np.arange(ni, dtype=np.int32) * nj, n + np.arange(nj, dtype=np.int32) * ni]
     )
-    lp = highspy.HighsLp()
-    lp.num_col_ = n
-    lp.num_row_ = ni + nj
-    lp.col_cost_ = cost.ravel()
-    lp.col_lower_ = np.zeros(n)
-    lp.col_upper_ = np.full(n, highspy.kHighsInf)
-    lp.row_lower_ = np.concatenate([np.full(ni, -highspy.kHighsInf), demand])
-    lp.row_upper_ = np.concatenate([supply, np.full(nj, highspy.kHighsInf)])
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = start
-    lp.a_matrix_.index_ = index
-    lp.a_matrix_.value_ = np.ones(2 * n)
+    inf = highspy.kHighsInf
     h = _highs_quiet()
-    h.passModel(lp)
+    h.passModel(
+        n, ni + nj, 2 * n, int(highspy.MatrixFormat.kRowwise), int(highspy.ObjSense.kMinimize), 0.0,
+        cost.ravel(), np.zeros(n), np.full(n, inf),
+        np.concatenate([np.full(ni, -inf), demand]), np.concatenate([supply, np.full(nj, inf)]),
+        start, index, np.ones(2 * n), np.zeros(n, dtype=np.int32),
+    )  # fmt: skip
     return h, time.perf_counter() - t0
 
 
-def ir_model(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> Any:
+def ir_model(
+    cost: np.ndarray, supply: np.ndarray, demand: np.ndarray, *, lists: bool = False
+) -> Any:
+    """The transport IR; data as numpy arrays (Python API) or, with *lists*, as YAML gives it."""
     from workbench.ir import model_from_dict
 
     ni, nj = cost.shape
+    conv = (lambda a: a.tolist()) if lists else (lambda a: a)
     return model_from_dict(
         {
             "name": "transport",
             "sets": {"I": {"range": [1, ni]}, "J": {"range": [1, nj]}},
             "params": {
-                "c": {"index": ["I", "J"], "values": cost.tolist()},
-                "s": {"index": ["I"], "values": supply.tolist()},
-                "d": {"index": ["J"], "values": demand.tolist()},
+                "c": {"index": ["I", "J"], "values": conv(cost)},
+                "s": {"index": ["I"], "values": conv(supply)},
+                "d": {"index": ["J"], "values": conv(demand)},
             },
             "variables": {"x": {"index": ["I", "J"], "lb": 0}},
             "objective": {"sense": "min", "expr": "sum(c[i, j] * x[i, j] for i in I for j in J)"},
@@ -108,12 +110,14 @@ def ir_model(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> Any:
     )
 
 
-def ir(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> tuple[Any, float]:
-    """From the IR (already parsed, as an app or agent holds it) into HiGHS."""
+def ir(
+    cost: np.ndarray, supply: np.ndarray, demand: np.ndarray, *, lists: bool = False
+) -> tuple[Any, float]:
+    """From an IR model (already built, as the Python API or an agent holds it) into HiGHS."""
     from workbench.compile.linear import compile_linear
     from workbench.compile.mps import load_into_highs
 
-    model = ir_model(cost, supply, demand)
+    model = ir_model(cost, supply, demand, lists=lists)
     t0 = time.perf_counter()
     lf = compile_linear(model)
     h = _highs_quiet()
@@ -162,8 +166,11 @@ def linopy_route(
     c = xr.DataArray(cost, coords=[range(ni), range(nj)])
     m.add_objective((c * x).sum())
     m.add_constraints(x.sum("dim_1") <= xr.DataArray(supply, coords=[range(ni)]), name="sup")
-    m.add_constraints(x.sum("dim_0") >= xr.DataArray(demand, coords=[range(nj)]), name="dem")
+    m.add_constraints(
+        x.sum("dim_0") >= xr.DataArray(demand, coords=[range(nj)], dims=["dim_1"]), name="dem"
+    )
     h = m.to_highspy()
+    h.setOptionValue("output_flag", False)
     return h, time.perf_counter() - t0
 
 
@@ -199,6 +206,7 @@ def main() -> None:
         routes: dict[str, Callable[..., tuple[Any, float] | None]] = {
             "raw": raw,
             "ir": ir,
+            "ir-yaml": partial(ir, lists=True),
             "linopy": linopy_route,
         }
         if k == 0 or args.pyomo_all:

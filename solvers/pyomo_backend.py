@@ -37,13 +37,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
 import sys
 import time
 from collections.abc import Iterator
 from functools import cache
 from typing import Any, ClassVar
 
+from solvers._linear import finite, unknown_option
 from workbench.backends.base import Availability, Capability, SolveOptions
 from workbench.errors import BackendUnavailableError, OptionsError, UnsupportedProblemError
 from workbench.result import Diagnostics, Result, Termination, Timings
@@ -54,6 +54,8 @@ PROBED_SOLVERS = ("appsi_highs", "highs", "ipopt", "cbc", "glpk", "scip", "bonmi
 """The Pyomo solver names :func:`installed_solvers` probes."""
 
 DEFAULT_SOLVER = "appsi_highs"
+
+LOCAL_NOTE = "local optimum; NLP solvers do not prove global optimality"
 
 _INSTALL_HINTS = {
     "appsi_highs": "pip install highspy",
@@ -113,31 +115,16 @@ _APPSI: dict[str, Termination] = {
 _LIMITS = (Termination.TIME_LIMIT, Termination.ITERATION_LIMIT, Termination.INTERRUPTED)
 
 # Common options -> each solver's own option name (legacy interface).
-_TIME = {
-    "highs": "time_limit",
-    "ipopt": "max_cpu_time",
-    "cbc": "sec",
-    "glpk": "tmlim",
-    "scip": "limits/time",
-    "gurobi": "TimeLimit",
-    "bonmin": "bonmin.time_limit",
-    "couenne": "bonmin.time_limit",
-}
-_GAP = {
-    "highs": "mip_rel_gap",
-    "cbc": "ratio",
-    "glpk": "mipgap",
-    "scip": "limits/gap",
-    "gurobi": "MIPGap",
-    "bonmin": "bonmin.allowable_fraction_gap",
-    "couenne": "bonmin.allowable_fraction_gap",
-}
-_THREADS = {"highs": "threads", "cbc": "threads", "gurobi": "Threads", "scip": "lp/threads"}
-_SEED = {
-    "highs": "random_seed",
-    "cbc": "randomSeed",
-    "gurobi": "Seed",
-    "scip": "randomization/randomseedshift",
+# Common options -> each solver's own names (legacy interface): time, gap, threads, seed.
+_COMMON: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
+    "highs": ("time_limit", "mip_rel_gap", "threads", "random_seed"),
+    "ipopt": ("max_cpu_time", None, None, None),
+    "cbc": ("sec", "ratio", "threads", "randomSeed"),
+    "glpk": ("tmlim", "mipgap", None, None),
+    "scip": ("limits/time", "limits/gap", "lp/threads", "randomization/randomseedshift"),
+    "gurobi": ("TimeLimit", "MIPGap", "Threads", "Seed"),
+    "bonmin": ("bonmin.time_limit", "bonmin.allowable_fraction_gap", None, None),
+    "couenne": ("bonmin.time_limit", "bonmin.allowable_fraction_gap", None, None),
 }
 _NLP_SOLVERS = ("ipopt", "bonmin", "couenne", "scip")
 _MINLP_SOLVERS = ("bonmin", "couenne", "scip")
@@ -246,8 +233,6 @@ def _check_highs_options(options: dict[str, Any]) -> None:
     """Validate HiGHS option names and values against a scratch highspy instance."""
     import highspy
 
-    from solvers._linear import unknown_option
-
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     known = [a for a in dir(h.getOptions()) if not a.startswith("_")]
@@ -338,16 +323,6 @@ class _LogBuffer:
         return self.buffer.getvalue()
 
 
-def _finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 class PyomoBackend:
     """Any model class, through an installed Pyomo solver (HiGHS by default)."""
 
@@ -412,8 +387,46 @@ class PyomoBackend:
             _check_highs_options(passthrough)
         is_lp = cls.problem_class == Capability.LP
         form = compile_pyomo(cm, duals=is_lp)
-        timings = Timings(build=time.perf_counter() - t0)
-        diag = Diagnostics(warnings=list(cm.warnings))
+        build = time.perf_counter() - t0
+        return self._run(form, cls, solver, passthrough, options, build, list(cm.warnings))
+
+    def solve_linear(self, lf: Any, options: SolveOptions) -> Result:
+        """Solve a matrix-form model (MPS/LP import) through Pyomo; see :meth:`solve`."""
+        from workbench.classification import classify_linear_form
+        from workbench.compile.pyomo_form import compile_pyomo_linear
+
+        requested, passthrough = _check_extra(options.extra)
+        t0 = time.perf_counter()
+        cls = classify_linear_form(lf)
+        solver = choose_solver(requested, cls)
+        if solver in _HIGHS:
+            _check_highs_options(passthrough)
+        is_lp = cls.problem_class == Capability.LP
+        form = compile_pyomo_linear(lf, duals=is_lp)
+        build = time.perf_counter() - t0
+        return self._run(form, cls, solver, passthrough, options, build, list(lf.warnings))
+
+    @staticmethod
+    def supports(cls: Any) -> Availability:
+        """Whether an installed Pyomo solver can take a problem of classification *cls*."""
+        try:
+            name = choose_solver(None, cls)
+        except (UnsupportedProblemError, BackendUnavailableError) as e:
+            return Availability(False, str(e))
+        return Availability(True, version=name)
+
+    def _run(
+        self,
+        form: Any,
+        cls: Any,
+        solver: str,
+        passthrough: dict[str, Any],
+        options: SolveOptions,
+        build: float,
+        warnings: list[str],
+    ) -> Result:
+        timings = Timings(build=build)
+        diag = Diagnostics(warnings=warnings)
         if form.infeasible_rows:
             diag.message = "rows without variables violate their bounds: " + ", ".join(
                 form.infeasible_rows[:10]
@@ -422,6 +435,7 @@ class PyomoBackend:
             return Result(
                 Termination.INFEASIBLE, timings=timings, diagnostics=diag, backend=self.name
             )
+        is_lp = cls.problem_class == Capability.LP
         log = _LogBuffer(options.verbose)
         try:
             if solver == "appsi_highs":
@@ -435,18 +449,10 @@ class PyomoBackend:
             res = Result(Termination.ERROR, timings=timings, diagnostics=diag)
         res.log = log.text
         res.backend = self.name
-        if (
-            res.termination is Termination.OPTIMAL
-            and cls.problem_class
-            in (
-                Capability.NLP,
-                Capability.MINLP,
-            )
-            and solver in ("ipopt",)
-        ):
-            res.diagnostics.message = (
-                "local optimum; NLP solvers do not prove global optimality"
-                + (f" ({res.diagnostics.message})" if res.diagnostics.message else "")
+        nonlinear = cls.problem_class in (Capability.NLP, Capability.MINLP)
+        if res.termination is Termination.OPTIMAL and nonlinear and solver == "ipopt":
+            res.diagnostics.message = LOCAL_NOTE + (
+                f" ({res.diagnostics.message})" if res.diagnostics.message else ""
             )
         return res
 
@@ -505,8 +511,8 @@ class PyomoBackend:
             with contextlib.suppress(RuntimeError):
                 results.solution_loader.load_vars()
                 res.values = form.values_by_variable()
-                res.objective = _finite(results.best_feasible_objective)
-        res.bound = _finite(results.best_objective_bound)
+                res.objective = finite(results.best_feasible_objective)
+        res.bound = finite(results.best_objective_bound)
         if res.objective is not None and res.bound is not None:
             res.gap = abs(res.objective - res.bound) / max(1.0, abs(res.objective))
         if is_lp and term is Termination.OPTIMAL:
@@ -542,17 +548,13 @@ class PyomoBackend:
         opt: Any = pyo.SolverFactory(solver)
         solver_opts: dict[str, Any] = {}
         base = solver.split("_")[0] if solver.startswith(("gurobi", "cplex")) else solver
-        for value, table in (
-            (options.time_limit, _TIME),
-            (options.rel_gap, _GAP),
-            (options.threads, _THREADS),
-            (options.seed, _SEED),
-        ):
-            key = table.get(base)
+        names = _COMMON.get(base, (None, None, None, None))
+        common = (options.time_limit, options.rel_gap, options.threads, options.seed)
+        for what, key, value in zip(("time_limit", "rel_gap", "threads", "seed"), names, common):
             if value is not None and key is not None:
                 solver_opts[key] = value
             elif value is not None:
-                diag.warnings.append(f"option {value!r} has no known {solver} equivalent; ignored")
+                diag.warnings.append(f"{what}={value!r} has no known {solver} option; ignored")
         solver_opts.update(passthrough)
         t2 = time.perf_counter()
         with contextlib.redirect_stdout(log):  # type: ignore[type-var]
@@ -560,9 +562,8 @@ class PyomoBackend:
         timings.solve = time.perf_counter() - t2
         tc = results.solver.termination_condition
         term = termination(tc)
-        diag.native_status = f"{tc.name} (solver status: {results.solver.status})"
-        if getattr(results.solver, "termination_message", None):
-            diag.message = str(results.solver.termination_message)
+        native = getattr(results.solver, "termination_message", None) or results.solver.status
+        diag.native_status = f"{tc.name} ({native})"
         has_point = len(results.solution) > 0 and results.solution(0).status in (
             SolutionStatus.optimal,
             SolutionStatus.feasible,
@@ -577,11 +578,11 @@ class PyomoBackend:
         if len(results.solution) > 0 and (has_point or term is Termination.OPTIMAL):
             form.model.solutions.load_from(results)
             res.values = form.values_by_variable()
-            res.objective = _finite(pyo.value(form.objective, exception=False))
+            res.objective = finite(pyo.value(form.objective, exception=False))
             if is_lp and term is Termination.OPTIMAL:
                 res.duals = form.duals_by_constraint()
-        lo, hi = _finite(results.problem.lower_bound), _finite(results.problem.upper_bound)
-        res.bound = hi if form.structure.objective.sense == "max" else lo
+        lo, hi = finite(results.problem.lower_bound), finite(results.problem.upper_bound)
+        res.bound = hi if form.objective.sense == pyo.maximize else lo
         if res.objective is not None and res.bound is not None:
             res.gap = abs(res.objective - res.bound) / max(1.0, abs(res.objective))
         res.history = [(timings.solve, res.objective, res.bound)]

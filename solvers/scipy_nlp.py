@@ -7,8 +7,13 @@ Objective and constraints come from :class:`~workbench.compile.torch_form.TorchF
 (:class:`~workbench.compile.numeric.NumpyOps`) and differentiated by finite
 differences.
 
-Methods (option ``method``): ``trust-constr`` (the default when there are
-constraints), ``SLSQP``, and ``L-BFGS-B`` (the default with bounds only).
+Methods (option ``method``): ``SLSQP`` (the default when there are
+constraints and at most :data:`SLSQP_MAX_VARS` variables), ``trust-constr``
+(the default for larger constrained models: SLSQP's subproblems are dense),
+and ``L-BFGS-B`` (the default with bounds only).  SLSQP is the default for
+small models because it is the accurate one: on the conformance NLPs
+trust-constr's barrier stops with ``gtol`` satisfied about 1e-3 (relative)
+away from the optimum, SLSQP within 1e-7.
 ``multistart=k`` runs from ``x0`` and ``k - 1`` seeded random points and
 keeps the best feasible one.
 
@@ -17,9 +22,12 @@ Outcomes
 These are local solvers: ``OPTIMAL`` means *converged to a feasible local
 optimum* (max violation <= 1e-6); the message says that global optimality
 is not proven.  A local solver cannot prove infeasibility either, so
-``INFEASIBLE`` is **never** returned: when no feasible point is found the
+``INFEASIBLE`` is never returned from the local search: when no feasible point is found the
 termination is the limit that stopped the solver (``ITERATION_LIMIT``,
 ``TIME_LIMIT``) or ``ERROR``, with the message "no feasible point found".
+The one exception is a proof: when every constraint is affine,
+``scipy.optimize.linprog`` (HiGHS) decides whether the polyhedron is empty,
+and a proven empty one is ``INFEASIBLE``.
 A feasible point without convergence is ``FEASIBLE``.  An objective below
 ``-1e20`` (in minimisation form) is ``UNBOUNDED``.  SciPy's status codes
 are mapped per method in one table, :data:`STATUS_MAP`.
@@ -29,17 +37,26 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from solvers._scipy_problem import Problem, linear_infeasible, torch_installed
 from workbench.backends.base import Availability, Capability, SolveOptions
 from workbench.errors import OptionsError, UnsupportedProblemError
 from workbench.result import Diagnostics, Result, Termination, Timings
 
-__all__ = ["FEAS_TOL", "METHODS", "STATUS_MAP", "UNBOUNDED_BELOW", "ScipyBackend", "termination"]
+__all__ = [
+    "FEAS_TOL",
+    "METHODS",
+    "linear_infeasible",
+    "STATUS_MAP",
+    "UNBOUNDED_BELOW",
+    "ScipyBackend",
+    "termination",
+]
 
 FEAS_TOL = 1e-6
 """Largest constraint or bound violation of a point called feasible."""
@@ -48,6 +65,12 @@ UNBOUNDED_BELOW = -1e20
 """A minimisation-form objective below this is reported as unbounded."""
 
 METHODS = ("trust-constr", "SLSQP", "L-BFGS-B")
+
+SLSQP_MAX_VARS = 1000
+"""Constrained models up to this many variables default to SLSQP, larger ones to trust-constr."""
+
+SLSQP_FTOL = 1e-10
+"""SLSQP's default precision goal on the objective here (SciPy's own is 1e-6)."""
 
 LOCAL_NOTE = "local optimum; NLP solvers do not prove global optimality"
 
@@ -74,6 +97,10 @@ STATUS_MAP: dict[tuple[str, int], Termination] = {
     ("L-BFGS-B", 0): Termination.OPTIMAL,
     ("L-BFGS-B", 1): Termination.ITERATION_LIMIT,  # iterations or evaluations exhausted
     ("L-BFGS-B", 2): Termination.ERROR,  # abnormal (line search) or stopped by the callback
+    # any method: the callback raised StopIteration (time limit, divergence)
+    ("trust-constr", 99): Termination.INTERRUPTED,
+    ("SLSQP", 99): Termination.INTERRUPTED,
+    ("L-BFGS-B", 99): Termination.INTERRUPTED,
 }
 """``(method, scipy status code)`` -> :class:`Termination`, before feasibility is checked."""
 
@@ -134,204 +161,6 @@ def _settings(extra: dict[str, Any]) -> _Settings:
     return s
 
 
-def _torch_ok() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-class _Problem:
-    """Minimisation-form objective and constraints as numpy callables."""
-
-    def __init__(self, cm: Any, use_torch: bool) -> None:
-        from workbench.compile.torch_form import RowSet
-
-        self.cm = cm
-        self.use_torch = use_torch
-        ctx = cm.ctx
-        cat = (lambda xs: np.concatenate(xs)) if ctx.vars else (lambda xs: np.zeros(0))
-        self.lb = cat([v.lb for v in ctx.vars.values()]).astype(float)
-        self.ub = cat([v.ub for v in ctx.vars.values()]).astype(float)
-        init = cat(
-            [v.init if v.init is not None else np.full(v.size, np.nan) for v in ctx.vars.values()]
-        )
-        self.x0 = np.where(np.isnan(init), np.clip(0.0, self.lb, self.ub), init).astype(float)
-        self.n = int(self.x0.shape[0])
-        self.sense = cm.objective.sense
-        self.rows = RowSet(cm.rows)
-        self.num_eq, self.num_ineq = self.rows.num_eq, self.rows.num_ineq
-        self._cache: dict[str, tuple[bytes, Any]] = {}
-        self.tf: Any = None
-        self.exact_hessians = False
-        if use_torch:
-            from workbench.compile.torch_form import TorchForm
-
-            self.tf = TorchForm(cm, device="cpu")
-            # Fill TorchOps' tensor cache outside any torch.func transform: tensors
-            # first created inside jacrev/hessian would escape their transform.
-            t = self._tensor(self.x0)
-            self.tf.f(t)
-            self.tf.c_eq(t)
-            self.tf.c_ineq(t)
-
-    # -------------------------------------------------------------- numpy
-    def _np_rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from workbench.compile.numeric import evaluate
-
-        vals: dict[int, np.ndarray] = {}
-
-        def fam(k: int) -> np.ndarray:
-            if k not in vals:
-                v = evaluate(self.rows.families[k].plan, x)
-                vals[k] = np.broadcast_to(np.asarray(v, dtype=float), (self.rows.families[k].n,))
-            return vals[k]
-
-        eq = [fam(k)[i] - b for k, i, b in self.rows.eq]
-        ineq = [fam(k)[i] - b for k, i, b in self.rows.hi] + [
-            b - fam(k)[i] for k, i, b in self.rows.lo
-        ]
-        return (
-            np.concatenate(eq) if eq else np.zeros(0),
-            np.concatenate(ineq) if ineq else np.zeros(0),
-        )
-
-    def _memo(self, key: str, x: np.ndarray, compute: Callable[[], Any]) -> Any:
-        b = x.tobytes()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] == b:
-            return hit[1]
-        val = compute()
-        self._cache[key] = (b, val)
-        return val
-
-    # -------------------------------------------------------------- public
-    def fun(self, x: np.ndarray) -> float:
-        """Objective in minimisation form."""
-        return (
-            float(self._fg(x)[0])
-            if self.use_torch
-            else float(self._memo("f", x, lambda: self._np_f(x)))
-        )
-
-    def grad(self, x: np.ndarray) -> np.ndarray:
-        """Gradient of :meth:`fun` (torch only)."""
-        return np.asarray(self._fg(x)[1])
-
-    def _np_f(self, x: np.ndarray) -> float:
-        from workbench.compile.numeric import evaluate
-
-        v = float(np.asarray(evaluate(self.cm.objective.plan, x), dtype=float).reshape(-1)[0])
-        return -v if self.sense == "max" else v
-
-    def _tensor(self, x: np.ndarray, grad: bool = False) -> Any:
-        import torch
-
-        return torch.tensor(x, dtype=torch.float64, requires_grad=grad)
-
-    def _fg(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        def compute() -> tuple[float, np.ndarray]:
-            import torch
-
-            t = self._tensor(x, grad=True)
-            f = self.tf.f(t)
-            (g,) = torch.autograd.grad(f, t, allow_unused=True) if f.requires_grad else (None,)
-            gv = np.zeros(self.n) if g is None else g.detach().numpy().copy()
-            return float(f.detach()), gv
-
-        return self._memo("fg", x, compute)  # type: ignore[no-any-return]
-
-    def constraints(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(c_eq(x), c_ineq(x))`` with ``c_eq == 0`` and ``c_ineq <= 0`` when feasible."""
-        if not self.use_torch:
-            return self._memo("c", x, lambda: self._np_rows(x))  # type: ignore[no-any-return]
-
-        def compute() -> tuple[np.ndarray, np.ndarray]:
-            t = self._tensor(x)
-            return self.tf.c_eq(t).detach().numpy(), self.tf.c_ineq(t).detach().numpy()
-
-        return self._memo("c", x, compute)  # type: ignore[no-any-return]
-
-    def jacobian(self, which: str, x: np.ndarray) -> np.ndarray:
-        """Dense Jacobian of ``c_eq`` or ``c_ineq`` (torch only)."""
-
-        def compute() -> np.ndarray:
-            import torch
-
-            fn = self.tf.c_eq if which == "eq" else self.tf.c_ineq
-            t = self._tensor(x)
-            try:
-                jac = torch.func.jacrev(fn)(t)
-            except Exception:
-                jac = torch.autograd.functional.jacobian(fn, t)
-            return np.asarray(jac.detach().numpy(), dtype=float).reshape(-1, self.n)
-
-        return self._memo(f"j{which}", x, compute)  # type: ignore[no-any-return]
-
-    def setup_hessians(self) -> bool:
-        """Whether exact Hessians through ``torch.func.hessian`` work on this model."""
-        if not self.use_torch or self.n > 3000:
-            return False
-        try:
-            self.hess(self.x0)
-            if self.num_eq:
-                self.con_hess("eq", self.x0, np.ones(self.num_eq))
-            if self.num_ineq:
-                self.con_hess("ineq", self.x0, np.ones(self.num_ineq))
-        except Exception:
-            return False
-        self.exact_hessians = True
-        return True
-
-    def hess(self, x: np.ndarray) -> np.ndarray:
-        """Hessian of :meth:`fun`."""
-        import torch
-
-        h = torch.func.hessian(self.tf.f)(self._tensor(x))
-        return np.asarray(h.detach().numpy(), dtype=float).reshape(self.n, self.n)
-
-    def con_hess(self, which: str, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Hessian of ``v @ c(x)`` for ``c_eq`` or ``c_ineq``."""
-        import torch
-
-        fn = self.tf.c_eq if which == "eq" else self.tf.c_ineq
-        vt = torch.as_tensor(np.asarray(v, dtype=float))
-        h = torch.func.hessian(lambda z: (vt * fn(z)).sum())(self._tensor(x))
-        return np.asarray(h.detach().numpy(), dtype=float).reshape(self.n, self.n)
-
-    def violation(self, x: np.ndarray) -> float:
-        """Largest violation of a constraint or bound at *x* (``inf`` if not finite)."""
-        ceq, cin = self.constraints(x)
-        parts = [0.0]
-        if ceq.size:
-            parts.append(float(np.max(np.abs(ceq))))
-        if cin.size:
-            parts.append(float(np.max(cin)))
-        if self.n:
-            parts.append(float(np.max(np.maximum(self.lb - x, 0.0), initial=0.0)))
-            parts.append(float(np.max(np.maximum(x - self.ub, 0.0), initial=0.0)))
-        v = max(parts)
-        return v if math.isfinite(v) else math.inf
-
-    def objective(self, x: np.ndarray) -> float:
-        """The objective in the model's own sense."""
-        f = self.fun(x)
-        return -f if self.sense == "max" else f
-
-    def evaluates(self, x: np.ndarray) -> bool:
-        """Whether objective and constraints are finite at *x*."""
-        try:
-            ceq, cin = self.constraints(x)
-            return (
-                math.isfinite(self.fun(x))
-                and bool(np.all(np.isfinite(ceq)))
-                and bool(np.all(np.isfinite(cin)))
-            )
-        except (ValueError, ZeroDivisionError, FloatingPointError):
-            return False
-
-
 @dataclass
 class _Run:
     x: np.ndarray
@@ -351,9 +180,10 @@ class _Run:
 class _Stop:
     """The per-iteration callback: history, time limit and divergence."""
 
-    def __init__(self, prob: _Problem, t0: float, deadline: float | None) -> None:
+    def __init__(self, prob: Problem, t0: float, deadline: float | None) -> None:
         self.prob, self.t0, self.deadline = prob, t0, deadline
         self.reason: str | None = None
+        self.warnings: list[str] = []
         self.history: list[tuple[float, float | None, float | None]] = []
 
     def __call__(self, intermediate_result: Any) -> None:
@@ -372,7 +202,7 @@ class _Stop:
             raise StopIteration
 
 
-def _starts(prob: _Problem, k: int, seed: int | None) -> list[np.ndarray]:
+def _starts(prob: Problem, k: int, seed: int | None) -> list[np.ndarray]:
     """``x0`` and ``k - 1`` seeded random starts (uniform in finite bounds, else ``x0 + N(0, 1)``)."""
     x0 = prob.x0.copy()
     if not prob.evaluates(x0):  # e.g. log(0) at a bound: step into the interior
@@ -395,7 +225,7 @@ def _starts(prob: _Problem, k: int, seed: int | None) -> list[np.ndarray]:
     return starts
 
 
-def _minimize(prob: _Problem, method: str, x0: np.ndarray, s: _Settings, stop: _Stop) -> _Run:
+def _minimize(prob: Problem, method: str, x0: np.ndarray, s: _Settings, stop: _Stop) -> _Run:
     from scipy.optimize import BFGS, Bounds, NonlinearConstraint, minimize
 
     torch_d = prob.use_torch
@@ -407,6 +237,8 @@ def _minimize(prob: _Problem, method: str, x0: np.ndarray, s: _Settings, stop: _
         opts["maxiter"] = s.maxiter
     if s.tol is not None:
         kw["tol"] = s.tol
+    elif method == "SLSQP":
+        opts["ftol"] = SLSQP_FTOL  # SciPy's 1e-6 leaves x off by about 1e-3 relative
     if method == "trust-constr":
         cons = []
         hess_ok = prob.exact_hessians
@@ -438,8 +270,13 @@ def _minimize(prob: _Problem, method: str, x0: np.ndarray, s: _Settings, stop: _
                 d["jac"] = lambda x: -prob.jacobian("ineq", x)
             cons_d.append(d)
         kw["constraints"] = cons_d
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         res = minimize(prob.fun, x0, options=opts, **kw)
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if text not in stop.warnings:
+            stop.warnings.append(text)
     x = np.clip(np.asarray(res.x, dtype=float), prob.lb, prob.ub)
     fun = prob.fun(x)
     return _Run(
@@ -489,7 +326,9 @@ class ScipyBackend:
         except ImportError as e:
             return Availability(False, f"scipy is not installed ({e}); fix: pip install scipy")
         grads = (
-            "exact torch derivatives" if _torch_ok() else "finite differences (torch not installed)"
+            "exact torch derivatives"
+            if torch_installed()
+            else "finite differences (torch not installed)"
         )
         return Availability(True, reason=grads, version=scipy.__version__)
 
@@ -509,7 +348,8 @@ class ScipyBackend:
         Returns
         -------
         Result
-            ``INFEASIBLE`` is never returned (see the module docstring).
+            ``INFEASIBLE`` only when the constraints are linear and
+            ``linprog`` proves them infeasible (see the module docstring).
 
         Raises
         ------
@@ -532,12 +372,14 @@ class ScipyBackend:
             )
         if cm.model.lower_level is not None or cm.model.robust is not None:
             raise UnsupportedProblemError("the scipy backend takes no bilevel or robust structure")
-        use_torch = s.derivatives == "torch" or (s.derivatives == "auto" and _torch_ok())
-        if s.derivatives == "torch" and not _torch_ok():
+        use_torch = s.derivatives == "torch" or (s.derivatives == "auto" and torch_installed())
+        if s.derivatives == "torch" and not torch_installed():
             raise OptionsError("derivatives='torch' needs torch installed (pip install torch)")
-        prob = _Problem(cm, use_torch)
+        prob = Problem(cm, use_torch)
         constrained = bool(prob.num_eq or prob.num_ineq)
-        method = s.method or ("trust-constr" if constrained else "L-BFGS-B")
+        method = s.method or (
+            ("SLSQP" if prob.n <= SLSQP_MAX_VARS else "trust-constr") if constrained else "L-BFGS-B"
+        )
         if method == "L-BFGS-B" and constrained:
             raise OptionsError("method 'L-BFGS-B' takes bounds only; this model has constraints")
         if method == "trust-constr":
@@ -563,6 +405,7 @@ class ScipyBackend:
             run.history = stop.history
             runs.append(run)
             history += stop.history
+            log += [f"start {k}: {w}" for w in stop.warnings]
             log.append(
                 f"start {k}: {method} status {run.status} ({run.message}); objective "
                 f"{run.fun if prob.sense == 'min' else -run.fun:.10g}, max violation {run.violation:.3g}, "
@@ -588,6 +431,12 @@ class ScipyBackend:
             ),
         )
         term, message = _outcome(best, method)
+        if not best.feasible and term is not Termination.UNBOUNDED and linear_infeasible(cm):
+            term = Termination.INFEASIBLE
+            message = (
+                "infeasible: the constraints are linear and scipy.optimize.linprog (HiGHS) "
+                "proved that no point satisfies them and the bounds"
+            )
         diag.native_status = f"{method} status {best.status}: {best.message}"
         diag.message = message + (f" (best of {len(runs)} starts)" if len(runs) > 1 else "")
         res = Result(term, timings=timings, diagnostics=diag, backend=self.name, log="\n".join(log))
@@ -600,7 +449,7 @@ class ScipyBackend:
         return res
 
     @staticmethod
-    def _values(prob: _Problem, x: np.ndarray) -> dict[str, Any]:
+    def _values(prob: Problem, x: np.ndarray) -> dict[str, Any]:
         if prob.tf is not None:
             return prob.tf.values_by_variable(x + 0.0)  # type: ignore[no-any-return]
         out: dict[str, Any] = {}

@@ -37,6 +37,8 @@ class Poly:
     qi: np.ndarray = field(default_factory=lambda: _EMPTY_I)
     qj: np.ndarray = field(default_factory=lambda: _EMPTY_I)
     qcoef: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+    ident: bool = False
+    """True when linear term k belongs to row k (``rows == arange(n)``): gathers are skipped."""
 
     @property
     def has_quad(self) -> bool:
@@ -51,11 +53,12 @@ class Poly:
                 self.const * w,
                 self.rows,
                 self.cols,
-                self.coefs * w[self.rows],
+                self.coefs * (w if self.ident else w[self.rows]),
                 self.qrows,
                 self.qi,
                 self.qj,
                 self.qcoef * w[self.qrows] if self.has_quad else self.qcoef,
+                ident=self.ident,
             )
         return Poly(
             self.n,
@@ -67,11 +70,18 @@ class Poly:
             self.qi,
             self.qj,
             self.qcoef * w,
+            ident=self.ident,
         )
 
     def add(self, other: Poly, sign: float = 1.0) -> Poly:
         """``self + sign * other``."""
         o = other if sign == 1.0 else other.scale(sign)
+        if not o.coefs.shape[0] and not o.has_quad:
+            return Poly(self.n, self.const + o.const, self.rows, self.cols, self.coefs,
+                        self.qrows, self.qi, self.qj, self.qcoef, ident=self.ident)  # fmt: skip
+        if not self.coefs.shape[0] and not self.has_quad:
+            return Poly(o.n, self.const + o.const, o.rows, o.cols, o.coefs,
+                        o.qrows, o.qi, o.qj, o.qcoef, ident=o.ident)  # fmt: skip
         return Poly(
             self.n,
             self.const + o.const,
@@ -137,7 +147,9 @@ def _poly(p: Plan) -> Poly:
     if isinstance(p, PConst):
         return _const(p)
     if isinstance(p, PVar):
-        return Poly(p.n, np.zeros(p.n), np.arange(p.n, dtype=np.int64), p.cols, np.ones(p.n))
+        return Poly(
+            p.n, np.zeros(p.n), np.arange(p.n, dtype=np.int64), p.cols, np.ones(p.n), ident=True
+        )
     if isinstance(p, PNeg):
         return _poly(p.operand).scale(-1.0)
     if isinstance(p, PBin):
@@ -174,9 +186,9 @@ def _poly(p: Plan) -> Poly:
         return Poly(
             p.n,
             np.bincount(par, weights=c.const, minlength=p.n).astype(float)
-            if c.n
+            if c.n and c.const.any()
             else np.zeros(p.n),
-            par[c.rows],
+            par if c.ident else par[c.rows],
             c.cols,
             c.coefs,
             par[c.qrows],

@@ -268,7 +268,7 @@ class Builder:
             sets = ", ".join(s.name for s in index) or "nothing"
             raise self.fail(f"'{name}' takes {dims} index(es) ({sets}), got {len(args)}")
         cols = [self.member(a, frame) for a in args]
-        flat = np.zeros(frame.n, dtype=np.int64)
+        flat: np.ndarray | None = None
         k = 0
         for s in index:
             cs = cols[k : k + s.dim]
@@ -310,8 +310,8 @@ class Builder:
                         frame,
                         r,
                     )
-            flat = flat * s.size + pos
-        return flat
+            flat = pos if flat is None else flat * s.size + pos
+        return np.zeros(frame.n, dtype=np.int64) if flat is None else flat
 
     # ----------------------------------------------------------------- values
     def value(self, node: Node, frame: Frame) -> Plan:

@@ -310,6 +310,22 @@ class Context:
             arr[:] = self._number(values, where)
             return
         sizes = [s.size for s in index]
+        if isinstance(values, np.ndarray):
+            if values.shape != tuple(sizes) or values.dtype.kind not in "iuf":
+                raise ModelError(
+                    f"expected a numeric array of shape {tuple(sizes)} "
+                    f"(sizes of {', '.join(s.name for s in index)}), got {values.dtype} {values.shape}",
+                    where,
+                )
+            flat = values.astype(float, copy=False).ravel()
+            bad = np.nonzero(~np.isfinite(flat))[0]
+            if bad.size:
+                raise ModelError(
+                    f"not a finite number ({flat[int(bad[0])]}) at flat position {int(bad[0])}",
+                    where,
+                )
+            arr[:] = flat
+            return
         if isinstance(values, list):
             if self._fill_fast(values, sizes, arr):
                 return

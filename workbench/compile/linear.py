@@ -31,7 +31,9 @@ def csr_from_triplets(
         nz = vals != 0
         if not nz.all():
             rows, cols, vals = rows[nz], cols[nz], vals[nz]
-    key = rows * np.int64(max(n, 1)) + cols
+    small = m * max(n, 1) < 2**31
+    kt = np.int32 if small else np.int64
+    key = rows.astype(kt, copy=False) * kt(max(n, 1)) + cols.astype(kt, copy=False)
     if key.shape[0] > 1 and not bool(np.all(key[1:] > key[:-1])):
         order = np.argsort(key, kind="stable")
         key = key[order]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from workbench.compile.affine import NonlinearError, Poly, poly
-from workbench.compile.linear_form import Block
+from workbench.compile.linear_form import Block, LinearForm
 from workbench.compile.numeric import ObjectOps, evaluate
 from workbench.compile.plan import Plan
 from workbench.compile.sets import LazyLabels
@@ -29,7 +29,7 @@ from workbench.errors import UnsupportedProblemError
 from workbench.ir.model import Model
 from workbench.result import Label
 
-__all__ = ["PyomoForm", "compile_pyomo"]
+__all__ = ["PyomoForm", "compile_pyomo", "compile_pyomo_linear"]
 
 _DOMAINS = {"continuous": "Reals", "integer": "Integers", "binary": "Binary"}
 _FEAS_TOL = 1e-9
@@ -58,7 +58,7 @@ class PyomoForm:
     model
         The ``pyomo.environ.ConcreteModel``.
     structure
-        The compiled structure it came from.
+        The compiled structure it came from (``None`` for a LinearForm).
     variables
         The flat list of Pyomo ``VarData``: position ``k`` of the flat
         variable vector is ``variables[k]``.
@@ -79,7 +79,7 @@ class PyomoForm:
     """
 
     model: Any
-    structure: CompiledModel
+    structure: CompiledModel | None
     variables: list[Any]
     var_components: dict[str, Any]
     con_components: dict[str, Any]
@@ -87,6 +87,7 @@ class PyomoForm:
     columns: list[Block]
     skipped: list[tuple[str, int]] = field(default_factory=list)
     infeasible_rows: list[str] = field(default_factory=list)
+    row_blocks: list[tuple[str, Sequence[Label] | None]] = field(default_factory=list)
     _row_keys: dict[str, list[Any]] = field(default_factory=dict)
 
     def flat_values(self) -> np.ndarray:
@@ -127,17 +128,17 @@ class PyomoForm:
         if not isinstance(suffix, pyo.Suffix) or len(suffix) == 0:
             return None
         out: dict[str, Any] = {}
-        for fam in self.structure.rows:
-            comp = self.con_components[fam.name]
-            keys = self._row_keys[fam.name]
+        for name, labels in self.row_blocks:
+            comp = self.con_components[name]
+            keys = self._row_keys[name]
             vals = [
                 float(suffix.get(_get(comp, key)) or 0.0) + 0.0 if key is not None else 0.0
                 for key in keys
             ]
-            if fam.labels is None:
-                out[fam.name] = vals[0] if vals else 0.0
+            if labels is None:
+                out[name] = vals[0] if vals else 0.0
             else:
-                out[fam.name] = dict(zip(fam.labels, vals))
+                out[name] = dict(zip(labels, vals))
         return out
 
 
@@ -201,7 +202,10 @@ def _merge(p: Poly, n_vars: int) -> Poly:
         qc = np.bincount(qinv.reshape(-1), weights=p.qcoef, minlength=uq.shape[0])
         qkeep = qc != 0.0
         out.qrows, out.qi, out.qj, out.qcoef = (
-            uq[qkeep, 0], uq[qkeep, 1], uq[qkeep, 2], qc[qkeep],
+            uq[qkeep, 0],
+            uq[qkeep, 1],
+            uq[qkeep, 2],
+            qc[qkeep],
         )
     return out
 
@@ -235,7 +239,14 @@ def _object_ops() -> ObjectOps:
     import pyomo.environ as pyo
 
     return ObjectOps(
-        {"exp": pyo.exp, "log": pyo.log, "sqrt": pyo.sqrt, "sin": pyo.sin, "cos": pyo.cos, "abs": abs}
+        {
+            "exp": pyo.exp,
+            "log": pyo.log,
+            "sqrt": pyo.sqrt,
+            "sin": pyo.sin,
+            "cos": pyo.cos,
+            "abs": abs,
+        }
     )
 
 
@@ -271,38 +282,50 @@ def _is_constant(e: Any) -> bool:
 
 
 def _add_family(m: Any, form: PyomoForm, fam: RowFamily) -> None:
-    import pyomo.environ as pyo
-
-    flat = form.variables
-    exprs, const = _expressions(fam.plan, flat, fam.n, fam.where)
+    exprs, const = _expressions(fam.plan, form.variables, fam.n, fam.where)
     lo = np.asarray(fam.lo, dtype=float) - const
     hi = np.asarray(fam.hi, dtype=float) - const
-    indexed = fam.labels is not None
+    _add_rows(m, form, fam.name, fam.labels, exprs, lo, hi)
+
+
+def _add_rows(
+    m: Any,
+    form: PyomoForm,
+    name: str,
+    labels: Sequence[Label] | None,
+    exprs: list[Any],
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> None:
+    """One (indexed) Constraint ``lo <= expr <= hi`` named *name*."""
+    import pyomo.environ as pyo
+
+    n = len(exprs)
+    indexed = labels is not None
     keys: list[Any]
-    if indexed:
-        assert fam.labels is not None
-        labels = list(fam.labels)
-        keys = labels if _labels_unique(labels) else list(range(fam.n))
+    if labels is not None:
+        labs = list(labels)
+        keys = labs if _labels_unique(labs) else list(range(n))
         comp = pyo.Constraint(keys)
     else:
         keys = [None]
         comp = pyo.Constraint()
-    cname = _unique(m, fam.name)
-    m.add_component(cname, comp)
-    form.con_components[fam.name] = comp
+    form.row_blocks.append((name, labels))
+    m.add_component(_unique(m, name), comp)
+    form.con_components[name] = comp
     row_keys: list[Any] = []
-    for r in range(fam.n):
+    for r in range(n):
         key = keys[r] if indexed else _SCALAR
         e, a, b = exprs[r], float(lo[r]), float(hi[r])
         if _is_constant(e):
             val = float(pyo.value(e))
             if val < a - _FEAS_TOL or val > b + _FEAS_TOL:
-                form.infeasible_rows.append(f"{fam.name}[{keys[r]}]" if indexed else fam.name)
-            form.skipped.append((fam.name, r))
+                form.infeasible_rows.append(f"{name}[{keys[r]}]" if indexed else name)
+            form.skipped.append((name, r))
             row_keys.append(None)
             continue
         if not (np.isfinite(a) or np.isfinite(b)):
-            form.skipped.append((fam.name, r))
+            form.skipped.append((name, r))
             row_keys.append(None)
             continue
         if a == b:
@@ -318,7 +341,7 @@ def _add_family(m: Any, form: PyomoForm, fam: RowFamily) -> None:
         else:
             comp.set_value(rel)
         row_keys.append(key)
-    form._row_keys[fam.name] = row_keys
+    form._row_keys[name] = row_keys
 
 
 def compile_pyomo(model: Model | CompiledModel, *, duals: bool = False) -> PyomoForm:
@@ -361,5 +384,79 @@ def compile_pyomo(model: Model | CompiledModel, *, duals: bool = False) -> Pyomo
     for fam in cm.rows:
         _add_family(m, form, fam)
     if duals and m.component("dual") is None:  # solvers look for a Suffix named 'dual'
+        m.add_component("dual", pyo.Suffix(direction=pyo.Suffix.IMPORT))
+    return form
+
+
+def compile_pyomo_linear(lf: LinearForm, *, duals: bool = False) -> PyomoForm:
+    """Build a Pyomo ``ConcreteModel`` from a matrix-form model (MPS/LP import).
+
+    Variable and constraint components follow ``lf.columns`` and ``lf.rows``
+    (one Pyomo component per block, indexed by its labels).
+
+    Parameters
+    ----------
+    lf
+        The matrix-form model (not modified).
+    duals
+        Add an import ``Suffix`` named ``dual``.
+
+    Returns
+    -------
+    PyomoForm
+        With ``structure=None``.
+    """
+    import pyomo.environ as pyo
+
+    m = pyo.ConcreteModel(name=lf.name or "model")
+    n = lf.num_cols
+    flat: list[Any] = [None] * n
+    var_comps: dict[str, Any] = {}
+    columns = lf.columns or [Block("x", 0, n, list(range(n)))]
+    for b in columns:
+        if b.labels is None:
+            comp = pyo.Var()
+            datas = [comp]
+        else:
+            keys = list(b.labels)
+            comp = pyo.Var(keys, dense=True)
+            datas = [comp[k] for k in keys]
+        m.add_component(_unique(m, b.name), comp)
+        var_comps[b.name] = comp
+        for k, d in enumerate(datas):
+            j = b.start + k
+            if lf.integrality[j]:
+                d.domain = pyo.Integers
+            lb, ub = float(lf.col_lb[j]), float(lf.col_ub[j])
+            d.setlb(lb if np.isfinite(lb) else None)
+            d.setub(ub if np.isfinite(ub) else None)
+            flat[j] = d
+    c = np.asarray(lf.c, dtype=float)
+    nz = np.nonzero(c)[0]
+    obj_poly = Poly(1, np.array([float(lf.offset)]), np.zeros(nz.size, dtype=np.int64), nz, c[nz])
+    if lf.Q is not None and lf.Q.nnz:
+        q = lf.Q.tocoo()
+        obj_poly.qrows = np.zeros(q.nnz, dtype=np.int64)
+        obj_poly.qi, obj_poly.qj = q.row.astype(np.int64), q.col.astype(np.int64)
+        obj_poly.qcoef = 0.5 * q.data
+    obj_expr = _poly_exprs(_merge(obj_poly, n), flat, with_const=True)[0]
+    sense = pyo.maximize if lf.sense == "max" else pyo.minimize
+    obj = pyo.Objective(expr=obj_expr, sense=sense)
+    m.add_component(_unique(m, "objective"), obj)
+    form = PyomoForm(m, None, flat, var_comps, {}, obj, list(columns))
+    a = lf.A.tocsr()
+    rows = np.repeat(np.arange(a.shape[0], dtype=np.int64), np.diff(a.indptr))
+    exprs = _poly_exprs(
+        _merge(Poly(a.shape[0], np.zeros(a.shape[0]), rows, a.indices.astype(np.int64), a.data), n),
+        flat,
+        with_const=False,
+    )
+    row_blocks = lf.rows or (
+        [Block("r", 0, a.shape[0], list(range(a.shape[0])))] if a.shape[0] else []
+    )
+    for b in row_blocks:
+        sl = slice(b.start, b.stop)
+        _add_rows(m, form, b.name, b.labels, exprs[sl], lf.row_lb[sl], lf.row_ub[sl])
+    if duals and m.component("dual") is None:
         m.add_component("dual", pyo.Suffix(direction=pyo.Suffix.IMPORT))
     return form

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 
 from workbench.errors import ModelError
 from workbench.expr.nodes import (
@@ -232,7 +233,9 @@ def _parse(text: str, where: str | None) -> ast.AST:
     if not src:
         raise ModelError("empty expression", where)
     try:
-        tree = ast.parse(src, mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(src, mode="eval")
     except SyntaxError as e:
         col = f" at column {e.offset}" if e.offset else ""
         raise ModelError(f"syntax error{col}: {e.msg}", where) from None

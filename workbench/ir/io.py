@@ -144,6 +144,8 @@ def load_model(source: str | Path | dict[str, Any]) -> Model:
 
 
 def _jsonable(x: Any) -> Any:
+    if hasattr(x, "tolist") and hasattr(x, "dtype"):  # numpy arrays and scalars
+        x = x.tolist()
     if isinstance(x, float) and math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if isinstance(x, dict):
