@@ -367,7 +367,10 @@ class HighsBackend:
                 diag.message += " (HiGHS solves only convex QPs: is Q positive semidefinite?)"
 
         res = Result(term, timings=timings, diagnostics=diag, backend=self.name)
-        if term.has_solution or has_point:
+        no_answer = term in (
+            Termination.INFEASIBLE, Termination.UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED
+        )
+        if (term.has_solution or has_point) and not no_answer:
             sol = h.getSolution()
             x = np.asarray(sol.col_value, dtype=np.float64) + 0.0  # no -0.0 in results
             if x.size == lf.num_cols:

@@ -442,7 +442,7 @@ class ScipyBackend:
         res = Result(term, timings=timings, diagnostics=diag, backend=self.name, log="\n".join(log))
         res.iterations = sum(r.nit for r in runs)
         res.history = [h for h in history if h[1] is not None]
-        if term is not Termination.UNBOUNDED:
+        if term not in (Termination.UNBOUNDED, Termination.INFEASIBLE):
             res.values = self._values(prob, best.x)
             obj = prob.objective(best.x)
             res.objective = obj if math.isfinite(obj) else None

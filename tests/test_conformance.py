@@ -90,6 +90,12 @@ def _solve(name: str, problem: Problem) -> Result:
     if not avail:
         pytest.skip(f"backend {name!r} unavailable: {avail.reason}")
     source = problem.model if problem.model is not None else str(problem.path)
+    supports = getattr(type(backend), "supports", None)
+    if supports is not None:
+        model = source if problem.model is not None else workbench.read_model_file(source)
+        fit = supports(workbench.classify(model))
+        if not fit:
+            pytest.skip(f"backend {name!r} cannot take this class here: {fit.reason}")
     return public_solve(source, backend=name, time_limit=30, seed=0)
 
 
@@ -170,6 +176,8 @@ def test_backend_conformance(backend: str, problem: Problem) -> None:
         families = {n.split("[", 1)[0] for n in result.diagnostics.iis}
         assert families <= set(problem.meta["iis"]), result.diagnostics.iis
     if problem.status != "optimal":
+        assert result.objective is None, "an infeasible/unbounded result must carry no objective"
+        assert result.values == {}
         return
 
     assert result.objective is not None

@@ -91,3 +91,15 @@ def test_runs_on_cuda():
     x = tf.x0.clone().requires_grad_(True)
     tf.f(x).backward()
     assert x.grad.device.type == "cuda"
+
+
+def test_first_evaluation_inside_torch_func_transform_is_safe():
+    """Functional transforms (jacrev, hessian) work, and plain calls still work after them."""
+    tf = compile_torch(workbench.load_model(NLP), device="cpu")
+    x = torch.tensor([0.3, -0.4, 1.2, 0.7], dtype=torch.float64)
+    jac = torch.func.jacrev(tf.c_ineq)(x)
+    hess = torch.func.hessian(tf.f)(x)
+    assert jac.shape == (7, 4) and hess.shape == (4, 4)
+    assert torch.allclose(hess, hess.T)
+    again = tf.c_ineq(x)  # the cached tensors must not be tied to the transform
+    assert again.shape == (7,)

@@ -24,6 +24,7 @@ from workbench.result import Diagnostics, Result, Termination
 
 __all__ = ["choose_backend", "read_model_file", "solve"]
 
+_NO_ANSWER = (Termination.INFEASIBLE, Termination.UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED)
 _MATRIX_SUFFIXES = (".mps", ".lp", ".mps.gz", ".lp.gz", ".mps.bz2", ".free-mps", ".qps")
 
 
@@ -210,6 +211,12 @@ def solve(
             log=traceback.format_exc(),
         )
     result.backend = result.backend or name
+    if result.termination in _NO_ANSWER:
+        # a point from an infeasible or unbounded run is not an answer
+        result.objective = None
+        result.gap = None
+        result.values = {}
+        result.duals = None
     result.timings.build += build
     if structure is not None:
         for w in structure.warnings:

@@ -13,6 +13,7 @@ import numpy as np
 
 from workbench.compile.linear_form import Block
 from workbench.compile.numeric import Ops, evaluate
+from workbench.compile.plan import PBin, PConst, PFunc, Plan, PNeg, PReduce, PVar, PVarMinMax
 from workbench.compile.sets import LazyLabels
 from workbench.compile.structure import CompiledModel, ObjectivePlan, RowFamily, compile_structure
 from workbench.devices import resolve_device
@@ -173,6 +174,42 @@ class TorchForm:
             Block(v.name, v.offset, v.size, LazyLabels(v.index) if v.index else None)
             for v in ctx.vars.values()
         ]
+        self._prime()
+
+    def _prime(self) -> None:
+        """Move every index and data array to the device now, outside any autograd transform.
+
+        Tensors first created inside ``torch.func.jacrev``/``hessian`` would be
+        tied to that transform and break later calls; creating them all here
+        keeps every evaluation transform-safe.
+        """
+        plans: list[Plan] = [self.structure.objective.plan]
+        if self.structure.lower_objective is not None:
+            plans.append(self.structure.lower_objective.plan)
+        for rs in (self.rows, self.lower_rows, self.uncertainty_rows):
+            plans.extend(f.plan for f in rs.families)
+            for part in (rs.eq, rs.hi, rs.lo):
+                for _, idx, bound in part:
+                    self.ops._tensor(idx, long=True)
+                    self.ops._tensor(bound, long=False)
+        stack = plans
+        while stack:
+            p = stack.pop()
+            if isinstance(p, PConst) and isinstance(p.value, np.ndarray):
+                self.ops._tensor(p.value, long=False)
+            elif isinstance(p, PVar):
+                self.ops._tensor(p.cols, long=True)
+            elif isinstance(p, PReduce):
+                self.ops._tensor(p.parent, long=True)
+                stack.append(p.child)
+            elif isinstance(p, PBin):
+                stack.extend((p.left, p.right))
+            elif isinstance(p, PNeg):
+                stack.append(p.operand)
+            elif isinstance(p, PFunc):
+                stack.append(p.arg)
+            elif isinstance(p, PVarMinMax):
+                stack.extend(p.args)
 
     # -------------------------------------------------------------- helpers
     def mask(self, names: list[str]) -> Any:
