@@ -368,7 +368,9 @@ class HighsBackend:
 
         res = Result(term, timings=timings, diagnostics=diag, backend=self.name)
         no_answer = term in (
-            Termination.INFEASIBLE, Termination.UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED
+            Termination.INFEASIBLE,
+            Termination.UNBOUNDED,
+            Termination.INFEASIBLE_OR_UNBOUNDED,
         )
         if (term.has_solution or has_point) and not no_answer:
             sol = h.getSolution()

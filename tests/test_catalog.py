@@ -19,10 +19,23 @@ BY_ID = {p.id: p for p in PROBLEMS}
 NONLINEAR = {"nlp"}  # categories whose models have no matrix form
 
 REQUIRED_CATEGORIES = {
-    "transport": 2, "assignment": 2, "diet": 1, "blending": 2, "production": 2,
-    "knapsack": 2, "facility_location": 2, "set_cover": 1, "scheduling": 1, "lot_sizing": 1,
-    "network_flow": 3, "portfolio": 1, "nlp": 1, "workforce": 1, "cutting_stock": 1,
-    "inventory": 1, "puzzle": 1,
+    "transport": 2,
+    "assignment": 2,
+    "diet": 1,
+    "blending": 2,
+    "production": 2,
+    "knapsack": 2,
+    "facility_location": 2,
+    "set_cover": 1,
+    "scheduling": 1,
+    "lot_sizing": 1,
+    "network_flow": 3,
+    "portfolio": 1,
+    "nlp": 1,
+    "workforce": 1,
+    "cutting_stock": 1,
+    "inventory": 1,
+    "puzzle": 1,
 }
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")

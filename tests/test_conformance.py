@@ -24,9 +24,18 @@ from workbench.result import Result, Termination
 
 FEAS_TOL = 1e-6
 REQUIRED = {
-    "lp_small", "lp_max", "lp_equality_range", "milp_small", "milp_knapsack",
-    "pure_integer_small", "qp_small", "nlp_small", "infeasible_lp", "infeasible_milp",
-    "unbounded_lp", "small_mps",
+    "lp_small",
+    "lp_max",
+    "lp_equality_range",
+    "milp_small",
+    "milp_knapsack",
+    "pure_integer_small",
+    "qp_small",
+    "nlp_small",
+    "infeasible_lp",
+    "infeasible_milp",
+    "unbounded_lp",
+    "small_mps",
 }
 
 
@@ -67,7 +76,9 @@ def _cases() -> list[Any]:
             backend = get_backend(name)
         except BackendUnavailableError as e:
             cases.append(
-                pytest.param(name, None, id=f"{name}-unloadable", marks=pytest.mark.skip(reason=str(e)))
+                pytest.param(
+                    name, None, id=f"{name}-unloadable", marks=pytest.mark.skip(reason=str(e))
+                )
             )
             continue
         caps = {c.value for c in backend.capabilities}
@@ -202,5 +213,7 @@ def test_backend_conformance(backend: str, problem: Problem) -> None:
     )
     x = flatten_values(lf, result.values)
     viol = max_violation(lf, x)
-    assert viol <= FEAS_TOL, f"{backend} on {problem.id}: violation {float(viol):.3g} at {viol.where}"
+    assert viol <= FEAS_TOL, (
+        f"{backend} on {problem.id}: violation {float(viol):.3g} at {viol.where}"
+    )
     assert abs(lf.objective_value(x) - result.objective) <= _obj_tol(problem)

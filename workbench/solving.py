@@ -9,7 +9,12 @@ from typing import Any
 
 from workbench.backends.base import Backend, SolveOptions
 from workbench.backends.registry import BACKENDS, availability, backend_names, get_backend
-from workbench.classification import Classification, classify_linear_form, classify_structure, covers
+from workbench.classification import (
+    Classification,
+    classify_linear_form,
+    classify_structure,
+    covers,
+)
 from workbench.compile.linear_form import LinearForm
 from workbench.compile.structure import CompiledModel, compile_structure
 from workbench.errors import (

@@ -97,5 +97,7 @@ def max_violation(lf: LinearForm, x: np.ndarray) -> Violation:
         frac = np.where(lf.integrality, np.abs(x - np.round(x)), 0.0)
         j = int(np.argmax(frac))
         if frac[j] > worst:
-            worst = Violation(float(frac[j]), f"integrality of {lf.col_name(j) if lf.columns else j}")
+            worst = Violation(
+                float(frac[j]), f"integrality of {lf.col_name(j) if lf.columns else j}"
+            )
     return worst

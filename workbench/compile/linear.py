@@ -5,6 +5,8 @@ The objective may be quadratic (a QP); constraints must be linear.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -32,8 +34,8 @@ def csr_from_triplets(
         if not nz.all():
             rows, cols, vals = rows[nz], cols[nz], vals[nz]
     small = m * max(n, 1) < 2**31
-    kt = np.int32 if small else np.int64
-    key = rows.astype(kt, copy=False) * kt(max(n, 1)) + cols.astype(kt, copy=False)
+    kt: type[np.signedinteger[Any]] = np.int32 if small else np.int64
+    key = rows.astype(kt, copy=False) * max(n, 1) + cols.astype(kt, copy=False)
     if key.shape[0] > 1 and not bool(np.all(key[1:] > key[:-1])):
         order = np.argsort(key, kind="stable")
         key = key[order]
