@@ -115,11 +115,11 @@ class Builder:
 
     def expand_all(self, frame: Frame, gens: tuple[Gen, ...]) -> tuple[Frame, np.ndarray]:
         """Apply every clause; return the new frame and each row's parent row in *frame*."""
-        parent = np.arange(frame.n, dtype=np.int64)
+        parent: np.ndarray | None = None
         for g in gens:
             frame, p = self.expand(frame, g)
-            parent = parent[p]
-        return frame, parent
+            parent = p if parent is None else parent[p]
+        return frame, (np.arange(frame.n, dtype=np.int64) if parent is None else parent)
 
     def expand(self, frame: Frame, gen: Gen) -> tuple[Frame, np.ndarray]:
         """One ``for targets in SET if conds`` clause."""
@@ -161,7 +161,7 @@ class Builder:
                 pos = np.tile(np.arange(m, dtype=np.int64), frame.n)
         cols = {name: c.take(parent) for name, c in frame.cols.items()}
         for c, t in enumerate(targets):
-            cols[t] = Col(s.cols[c][pos], s.kinds[c], s.name, c, pos)
+            cols[t] = Col.of_set(s.cols[c], s.kinds[c], s.name, c, pos)
         new = Frame(int(pos.shape[0]), cols)
         for cond in conds:
             mask = self.mask(cond, new)
@@ -280,12 +280,10 @@ class Builder:
                         f"index {k - s.dim + c + 1} of '{name}' must be {want} (a member of {s.name})"
                     )
             fast = all(
-                col.src == s.name and col.comp == c and col.pos is not None
-                for c, col in enumerate(cs)
+                col.src == s.name and col.comp == c and col.has_pos for c, col in enumerate(cs)
             )
             if fast and s.dim > 1:
-                p0 = cs[0].pos
-                fast = all(col.pos is not None and np.array_equal(col.pos, p0) for col in cs[1:])  # type: ignore[arg-type]
+                fast = cs[0].group is not None and all(col.group == cs[0].group for col in cs[1:])
             if fast:
                 pos = cs[0].pos
                 assert pos is not None

@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 
-@dataclass
 class Col:
     """One bound index name's values over a frame's rows.
 
@@ -44,23 +43,65 @@ class Col:
         When the column came straight from iterating a set: that set's
         name, the component, and each row's position in the set (a fast
         path that skips lookups).
+
+    Rows taken from another column are gathered lazily, on first use of
+    ``values`` or ``pos``: most columns of an expanded frame are never read.
     """
 
-    values: np.ndarray
-    kind: str
-    src: str | None = None
-    comp: int = 0
-    pos: np.ndarray | None = None
+    __slots__ = ("_idx", "_parent", "_pos", "_values", "comp", "group", "has_pos", "kind", "src")
+
+    def __init__(
+        self,
+        values: np.ndarray | None,
+        kind: str,
+        src: str | None = None,
+        comp: int = 0,
+        pos: np.ndarray | None = None,
+        *,
+        parent: Col | None = None,
+        idx: np.ndarray | None = None,
+    ) -> None:
+        self._values = values
+        self.kind = kind
+        self.src = src
+        self.comp = comp
+        self._pos = pos
+        self._parent = parent
+        self._idx = idx
+        self.has_pos = pos is not None or (parent is not None and parent.has_pos)
+        # Columns bound by one 'for' clause share a group; frames always take all their
+        # columns with the same rows, so a group's columns stay aligned (same positions).
+        self.group: int | None = parent.group if parent is not None else None
+
+    @property
+    def values(self) -> np.ndarray:
+        """Member values, gathered on first use."""
+        if self._values is None:
+            assert self._parent is not None and self._idx is not None
+            self._values = self._parent.values[self._idx]
+        return self._values
+
+    @property
+    def pos(self) -> np.ndarray | None:
+        """Positions in ``src``, gathered on first use (``None`` if not from a set)."""
+        if self._pos is None and self.has_pos:
+            assert self._parent is not None and self._idx is not None
+            ppos = self._parent.pos
+            assert ppos is not None
+            self._pos = ppos[self._idx]
+        return self._pos
 
     def take(self, idx: np.ndarray) -> Col:
-        """Rows *idx* of this column."""
-        return Col(
-            self.values[idx],
-            self.kind,
-            self.src,
-            self.comp,
-            None if self.pos is None else self.pos[idx],
-        )
+        """Rows *idx* of this column (gathered lazily)."""
+        return Col(None, self.kind, self.src, self.comp, parent=self, idx=idx)
+
+    @classmethod
+    def of_set(cls, members: np.ndarray, kind: str, src: str, comp: int, pos: np.ndarray) -> Col:
+        """The column of a set's component at positions *pos* (values gathered lazily)."""
+        base = Col(members, kind)
+        col = Col(None, kind, src, comp, pos, parent=base, idx=pos)
+        col.group = id(pos)
+        return col
 
 
 @dataclass
