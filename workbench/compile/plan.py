@@ -68,7 +68,7 @@ class Col:
         self._pos = pos
         self._parent = parent
         self._idx = idx
-        self.has_pos = pos is not None or (parent is not None and parent.has_pos)
+        self.has_pos: bool = pos is not None or (parent is not None and parent.has_pos)
         # Columns bound by one 'for' clause share a group; frames always take all their
         # columns with the same rows, so a group's columns stay aligned (same positions).
         self.group: int | None = parent.group if parent is not None else None
