@@ -42,7 +42,8 @@ def make_executor(name: str, workers: int, **kwargs: Any) -> Executor:
     if name == "ray":
         from workbench.runs.ray_executor import RayExecutor
 
-        return RayExecutor(workers=workers, **kwargs)
+        ray_executor: Executor = RayExecutor(workers=workers, **kwargs)
+        return ray_executor
     raise ValueError(f"unknown executor {name!r}; use 'local' or 'ray'")
 
 
@@ -116,7 +117,7 @@ def run_batch(
         todo = set(store.reopen_run(resume))
         by_key = {it["key"]: Job(**it["job"]) for it in store.items(resume)}
         run_jobs = [by_key[k] for k in by_key if k in todo]
-        rid = run["id"]
+        rid = str(run["id"])
     else:
         if not jobs:
             raise ValueError("a batch needs at least one job")

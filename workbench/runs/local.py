@@ -9,6 +9,7 @@ the batch goes on.  The parent is the only writer to the run store.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -73,17 +74,15 @@ class LocalExecutor:
 
     def _spawn(self) -> _Slot:
         parent, child = self.ctx.Pipe(duplex=True)
-        proc = self.ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        proc = self.ctx.Process(target=_worker_main, args=(child,), daemon=True)  # type: ignore[attr-defined]
         proc.start()
         child.close()
         return _Slot(proc, parent)
 
     @staticmethod
     def _kill(slot: _Slot) -> None:
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             slot.proc.kill()
-        except (OSError, AttributeError):
-            pass
         slot.proc.join(timeout=5)
         slot.conn.close()
 
@@ -115,11 +114,11 @@ class LocalExecutor:
             while queue or any(s.job is not None for s in slots):
                 for slot in slots:
                     if slot.job is None and queue:
-                        job = queue.popleft()
+                        nxt = queue.popleft()
                         if on_start is not None:
-                            on_start(job)
-                        slot.job, slot.started = job, time.monotonic()
-                        slot.conn.send(job)
+                            on_start(nxt)
+                        slot.job, slot.started = nxt, time.monotonic()
+                        slot.conn.send(nxt)
                 busy = [s for s in slots if s.job is not None]
                 now = time.monotonic()
                 deadline = min(s.started + s.job.timeout for s in busy if s.job is not None)
@@ -128,9 +127,9 @@ class LocalExecutor:
                     timeout=max(0.0, deadline - now),
                 )
                 for k, slot in enumerate(slots):
-                    job = slot.job
-                    if job is None:
+                    if slot.job is None:
                         continue
+                    job: Job = slot.job
                     if slot.conn in ready:
                         try:
                             out = slot.conn.recv()
@@ -160,10 +159,8 @@ class LocalExecutor:
         finally:
             for slot in slots:
                 if slot.job is None and slot.proc.is_alive():
-                    try:
+                    with contextlib.suppress(OSError):
                         slot.conn.send(None)
-                    except OSError:
-                        pass
             for slot in slots:
                 slot.proc.join(timeout=2 if slot.job is None else 0)
                 if slot.proc.is_alive():
