@@ -6,11 +6,17 @@ Nothing is imported until a name is looked up.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-__all__ = ["LazyRegistry"]
+__all__ = ["PLUGINS_ENV", "LazyRegistry"]
+
+PLUGINS_ENV = "WORKBENCH_PLUGINS"
+"""Extra registrations without installing a package (worker processes inherit them):
+``group|name=module:attr`` entries separated by ``;``, for example
+``workbench.backends|mysolver=mypkg.backend:MySolver``."""
 
 T = TypeVar("T")
 
@@ -39,6 +45,11 @@ class LazyRegistry(Generic[T]):
         self._scanned = True
         for ep in entry_points(group=self.group):
             self._targets.setdefault(ep.name, ep.value)
+        for entry in os.environ.get(PLUGINS_ENV, "").split(";"):
+            group, _, rest = entry.strip().partition("|")
+            name, _, target = rest.partition("=")
+            if group == self.group and name and ":" in target:
+                self._targets[name.strip()] = target.strip()
 
     def register(self, name: str, target: str | T) -> None:
         """Register *target* (an object, or a ``'module:attr'`` string) as *name*."""
