@@ -90,3 +90,12 @@ def describe_options(options: SolveOptions) -> str:
     ]
     parts += [f"{k}={v}" for k, v in options.extra.items()]
     return ", ".join(parts)
+
+
+class LinearFormBackend:
+    """Base for backends that solve a :class:`LinearForm`: ``solve`` compiles, then delegates."""
+
+    def solve(self, model: Any, options: SolveOptions) -> Any:
+        """Compile *model* to a LinearForm (reusing ``options.structure``) and call ``solve_linear``."""
+        lf, build = compile_model(model, options)
+        return self.solve_linear(lf, options, build_time=build)  # type: ignore[attr-defined]

@@ -23,7 +23,13 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from solvers._linear import HistoryRecorder, compile_model, finite, relative_gap, unknown_option
+from solvers._linear import (
+    HistoryRecorder,
+    LinearFormBackend,
+    finite,
+    relative_gap,
+    unknown_option,
+)
 from workbench.backends.base import Availability, Capability, SolveOptions
 from workbench.compile.linear_form import LinearForm
 from workbench.errors import BackendUnavailableError, UnsupportedProblemError
@@ -171,7 +177,7 @@ def apply_options(solver: Any, options: SolveOptions) -> None:
             raise ValueError(f"CP-SAT option {name!r}: bad value {value!r}") from e
 
 
-class CpSatBackend:
+class CpSatBackend(LinearFormBackend):
     """Pure-integer linear models with OR-Tools CP-SAT."""
 
     name: ClassVar[str] = "cpsat"
@@ -186,11 +192,6 @@ class CpSatBackend:
         except ImportError as e:
             return Availability(False, f"OR-Tools is not installed ({e}); fix: pip install ortools")
         return Availability(True, version=str(getattr(ortools, "__version__", "unknown")))
-
-    def solve(self, model: Any, options: SolveOptions) -> Result:
-        """Compile *model* to a LinearForm and solve it (see :meth:`solve_linear`)."""
-        lf, build = compile_model(model, options)
-        return self.solve_linear(lf, options, build_time=build)
 
     def solve_linear(
         self, lf: LinearForm, options: SolveOptions, *, build_time: float = 0.0

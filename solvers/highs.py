@@ -28,7 +28,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from solvers._linear import HistoryRecorder, compile_model, finite, relative_gap, unknown_option
+from solvers._linear import (
+    HistoryRecorder,
+    LinearFormBackend,
+    finite,
+    relative_gap,
+    unknown_option,
+)
 from workbench.backends.base import Availability, Capability, SolveOptions
 from workbench.compile.linear_form import LinearForm
 from workbench.compile.mps import load_into_highs
@@ -227,7 +233,7 @@ def compute_iis(
     return names, f"irreducible infeasible subset {where}of {len(names)} constraint(s)/bound(s)"
 
 
-class HighsBackend:
+class HighsBackend(LinearFormBackend):
     """LP, MILP and convex QP with HiGHS (highspy)."""
 
     name: ClassVar[str] = "highs"
@@ -246,11 +252,6 @@ class HighsBackend:
             )
         v = f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
         return Availability(True, version=v)
-
-    def solve(self, model: Any, options: SolveOptions) -> Result:
-        """Compile *model* to a LinearForm and solve it (see :meth:`solve_linear`)."""
-        lf, build = compile_model(model, options)
-        return self.solve_linear(lf, options, build_time=build)
 
     def solve_linear(
         self, lf: LinearForm, options: SolveOptions, *, build_time: float = 0.0
