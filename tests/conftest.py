@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["llm_stub"]
+
 TINY_LP = """\
 name: tiny_lp
 variables:

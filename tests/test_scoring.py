@@ -43,3 +43,10 @@ def test_primal_gap_and_rule_parsing():
     assert parse_rule("rel <= 1e-4") == ("rel", 1e-4, False)
     with pytest.raises(ValueError, match="unknown scoring rule"):
         parse_rule("close enough")
+
+
+def test_best_known_reference_gives_gap_but_no_verdict():
+    s = score(res(obj=212.0), reference=200.0, status="unknown")
+    assert s["correct"] is None and s["primal_gap"] == pytest.approx(12 / 212)
+    s = score(res("infeasible", None), reference=200.0, status="unknown")
+    assert s["correct"] is None and s["primal_gap"] == 1.0

@@ -99,7 +99,14 @@ def get_agent(name: str) -> Agent:
 
 
 def formulate(
-    text: str, *, agent: str, llm: Any, solve: Callable[..., Result] | None = None, budget: int = 3
+    text: str,
+    agent: str = "orthought",
+    *,
+    llm: Any,
+    backend: str = "auto",
+    budget: int = 3,
+    solve: Callable[..., Result] | None = None,
+    **agent_options: Any,
 ) -> Formulation:
     """Formulate and solve a problem described in words with a registered agent.
 
@@ -108,16 +115,32 @@ def formulate(
     text
         The problem description.
     agent
-        A registered agent name.
+        A registered agent name (``orthought``, ``llmopt``...).
     llm
         An object with ``complete(messages, *, temperature, max_tokens, response_format=None)``.
-    solve
-        The solve function to use (default :func:`workbench.solve`).
+    backend
+        The backend every candidate model is solved with (``auto`` by capability).
     budget
         Repair attempts the agent may spend.
+    solve
+        Replace the solve function entirely (tests); ``backend`` is then ignored.
+    **agent_options
+        Passed to the agent's constructor (e.g. ``mode="code"``).
+
+    Returns
+    -------
+    Formulation
+        The final model or code, its result, every attempt, the transcript and counts.
     """
     if solve is None:
         from workbench.solving import solve as default_solve
 
-        solve = default_solve
-    return get_agent(agent).formulate(text, llm=llm, solve=solve, budget=budget)
+        def solve(model: Any, **kw: Any) -> Result:
+            return default_solve(model, backend, **kw)
+
+    try:
+        cls = AGENTS.load(agent)
+    except KeyError:
+        known = ", ".join(agent_names()) or "none are installed"
+        raise WorkbenchError(f"unknown agent {agent!r}; registered agents: {known}") from None
+    return cls(**agent_options).formulate(text, llm=llm, solve=solve, budget=budget)  # type: ignore[call-arg]

@@ -77,7 +77,9 @@ def score(
     reference
         The known optimum (``None`` when unknown or when the label is infeasible).
     status
-        The problem's label: ``optimal``, ``infeasible``, ``unbounded`` or ``unknown``.
+        The problem's label: ``optimal``, ``infeasible``, ``unbounded`` or ``unknown``
+        (with ``unknown`` a reference is a best-known value: gaps are reported,
+        correctness is not judged).
     rule
         The dataset's published rule (see :func:`parse_rule`), if any.
 
@@ -98,15 +100,19 @@ def score(
     if reference is None:
         out.update(correct=None, correct_rule=None, rel_error=None, abs_error=None, primal_gap=None)
         return out
+    proven = status == "optimal"  # a best-known value gives gaps, not a verdict
     if obj is None or term in ("infeasible", "unbounded", "error"):
+        verdict = False if proven else None
         out.update(
-            correct=False, correct_rule=False, rel_error=None, abs_error=None, primal_gap=1.0
+            correct=verdict, correct_rule=verdict, rel_error=None, abs_error=None, primal_gap=1.0
         )
         return out
     abs_err = abs(obj - reference)
     out["abs_error"] = abs_err
     out["rel_error"] = abs_err / max(1.0, abs(reference))
-    out["correct"] = _within(obj, reference, "strict")
-    out["correct_rule"] = _within(obj, reference, rule) if rule else out["correct"]
+    out["correct"] = _within(obj, reference, "strict") if proven else None
+    out["correct_rule"] = (
+        (_within(obj, reference, rule) if rule else out["correct"]) if proven else None
+    )
     out["primal_gap"] = primal_gap(obj, reference)
     return out

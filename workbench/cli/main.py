@@ -23,8 +23,10 @@ except ImportError:  # older typer re-uses click's exceptions
     from click import ClickException as TyperException  # type: ignore[assignment]
 
 import workbench
+from workbench.cli.bench import bench
 from workbench.cli.catalog import catalog_app
 from workbench.cli.output import error_message, out_console, print_error, print_result
+from workbench.cli.runs import runs_app
 from workbench.ir import Model, load_model
 
 if TYPE_CHECKING:
@@ -61,6 +63,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(catalog_app, name="catalog")
+app.command(name="bench")(bench)
+app.add_typer(runs_app, name="runs")
 
 
 def _version(value: bool) -> None:

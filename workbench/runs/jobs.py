@@ -94,22 +94,33 @@ def _solve_pipeline(job: Job, problem: Any) -> dict[str, Any]:
 
 
 def _formulate_pipeline(job: Job, problem: Any) -> dict[str, Any]:
+    import json
+
     from workbench.formulation import formulate
+    from workbench.ir.io import dump_model
     from workbench.llm_factory import make_llm
 
-    llm = make_llm(job.options.get("llm", {}))
+    llm = make_llm(dict(job.options.get("llm", {})))
     form = formulate(
-        problem.text, agent=job.agent, llm=llm, budget=int(job.options.get("budget", 3))
-    )
+        problem.text, job.agent, llm=llm, backend=job.backend or "auto",
+        budget=int(job.options.get("budget", 3)), **dict(job.options.get("agent_options", {})),
+    )  # fmt: skip
     attempts = [
         {"index": a.index, "status": "ok" if a.error is None else "error", "error": a.error,
-         "feedback": a.feedback, "code": a.code}
+         "feedback": a.feedback, "code": a.code,
+         "model": dump_model(a.model) if a.model is not None else None}
         for a in form.attempts
     ]  # fmt: skip
+    artifacts = [{"name": "transcript", "kind": "json", "content": json.dumps(form.transcript)}]
+    if form.model is not None:
+        artifacts.append({"name": "model.yaml", "kind": "yaml", "content": dump_model(form.model)})
+    if form.code is not None:
+        artifacts.append({"name": "model.py", "kind": "python", "content": form.code})
     return {
         "result": form.result.to_dict() if form.result is not None else None,
         "attempts": attempts,
         "llm_calls": list(getattr(llm, "calls", [])),
+        "artifacts": artifacts,
     }
 
 
@@ -126,14 +137,17 @@ def run_job(job: Job) -> Outcome:
             out = _formulate_pipeline(job, problem)
         else:
             raise ValueError(f"unknown pipeline {job.pipeline!r}; use 'solve' or 'formulate'")
+        reference = problem.optimum
+        if reference is None and problem.status == "unknown":
+            reference = problem.meta.get("reference")  # best known: primal gaps only
         sc = score(
-            out.get("result"), reference=problem.optimum, status=problem.status,
+            out.get("result"), reference=reference, status=problem.status,
             rule=problem.meta.get("rule"),
         )  # fmt: skip
         return Outcome(
             key=job.key, status="done", elapsed=time.perf_counter() - t0,
             result=out.get("result"), score=sc, attempts=out.get("attempts", []),
-            llm_calls=out.get("llm_calls", []),
+            llm_calls=out.get("llm_calls", []), artifacts=out.get("artifacts", []),
         )  # fmt: skip
     except Exception as e:
         return Outcome(

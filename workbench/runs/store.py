@@ -20,9 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import WorkbenchError
 from workbench.runs.schema import migrate
 
-__all__ = ["ItemSpec", "Outcome", "RunStore", "default_store_path"]
+__all__ = ["ItemSpec", "Outcome", "RunNotFoundError", "RunStore", "default_store_path"]
+
+
+class RunNotFoundError(WorkbenchError, KeyError):
+    """No run with that id in the store (a user error: the CLI exits 2)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "no such run"
 
 
 def default_store_path() -> Path:
@@ -284,7 +292,7 @@ class RunStore:
                 for r in self.conn.execute("SELECT id FROM runs ORDER BY created DESC LIMIT 5")
             ]
             hint = f"; recent runs: {', '.join(ids)}" if ids else "; the store has no runs yet"
-            raise KeyError(f"no run {run_id!r} in {self.path}{hint}")
+            raise RunNotFoundError(f"no run {run_id!r} in {self.path}{hint}")
         out = dict(row)
         out["config"] = json.loads(out["config"] or "{}")
         return out
