@@ -26,7 +26,9 @@ def test_strict_and_dataset_rules():
 def test_labels_and_failures():
     assert score(res("infeasible", None), reference=None, status="infeasible")["correct"] is True
     assert score(res("optimal", 3.0), reference=None, status="infeasible")["correct"] is False
-    assert score(res("infeasible_or_unbounded", None), reference=None, status="unbounded")["correct"]
+    assert score(res("infeasible_or_unbounded", None), reference=None, status="unbounded")[
+        "correct"
+    ]
     s = score(None, reference=5.0)
     assert s["executed"] is False and s["correct"] is False and s["primal_gap"] == 1.0
     s = score(res("error", None), reference=5.0)
@@ -50,3 +52,17 @@ def test_best_known_reference_gives_gap_but_no_verdict():
     assert s["correct"] is None and s["primal_gap"] == pytest.approx(12 / 212)
     s = score(res("infeasible", None), reference=200.0, status="unknown")
     assert s["correct"] is None and s["primal_gap"] == 1.0
+
+
+def test_every_published_rule_is_reported():
+    s = score(res(obj=1000.05), reference=1000.0, rule="mamo")
+    assert s["rules"] == {"strict": False, "mamo": True, "orthought": False, "orlm": True}
+    s = score(res(obj=96.0), reference=100.4, rule="orlm")  # 96 vs round(100.4)=100: 4% off
+    assert s["rules"]["orlm"] is True and s["correct_rule"] is True and s["rules"]["mamo"] is False
+    assert score(res(obj=94.0), reference=100.0)["rules"]["orlm"] is False
+
+
+def test_no_optimum_label_is_correct_only_for_no_optimum_outcomes():
+    assert score(res("infeasible", None), reference=None, status="no_optimum")["correct"] is True
+    assert score(res("unbounded", None), reference=None, status="no_optimum")["rules"]["orthought"]
+    assert score(res("optimal", 5.0), reference=None, status="no_optimum")["correct"] is False

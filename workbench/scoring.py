@@ -19,7 +19,10 @@ RULES = {
     "strict": ("rel", 1e-6),
     "orthought": ("abs", 0.01),
     "mamo": ("rel", 1e-4),
+    "orlm": ("rounded-rel", 0.05),
 }
+REPORTED = ("strict", "mamo", "orthought", "orlm")
+"""The rules every scored item reports (``score()["rules"]``), as the papers use them."""
 _RULE = re.compile(r"^(abs|rel)\s*(<=|<)\s*([0-9.eE+-]+)$")
 
 
@@ -44,6 +47,9 @@ def parse_rule(rule: str) -> tuple[str, float, bool]:
 
 def _within(obj: float, ref: float, rule: str) -> bool:
     kind, tol, less = parse_rule(rule)
+    if kind == "rounded-rel":  # ORLM: both rounded to integers, then relative error
+        o, r = round(obj), round(ref)
+        return (o == r) if r == 0 else abs(o - r) / abs(r) <= tol
     err = abs(obj - ref) if kind == "abs" else abs(obj - ref) / max(1.0, abs(ref))
     return err < tol if less else err <= tol
 
@@ -87,18 +93,26 @@ def score(
     -------
     dict
         ``reference``, ``executed`` (a result came back), ``correct`` (strict),
-        ``correct_rule`` (dataset rule), ``rel_error``, ``abs_error`` and ``primal_gap``.
+        ``correct_rule`` (dataset rule), ``rules`` (every rule in :data:`REPORTED`),
+        ``rel_error``, ``abs_error`` and ``primal_gap``.
     """
     out: dict[str, Any] = {"reference": reference, "label": status, "rule": rule}
     term = (result or {}).get("termination")
     obj = (result or {}).get("objective")
     out["executed"] = term is not None and term != "error"
-    if status in ("infeasible", "unbounded"):
-        ok = term == status or (status == "unbounded" and term == "infeasible_or_unbounded")
+    if status in ("infeasible", "unbounded", "no_optimum"):
+        no_opt = ("infeasible", "unbounded", "infeasible_or_unbounded")
+        ok = (
+            term in no_opt
+            if status == "no_optimum"
+            else (term == status or (status == "unbounded" and term == "infeasible_or_unbounded"))
+        )
         out.update(correct=ok, correct_rule=ok, rel_error=None, abs_error=None, primal_gap=None)
+        out["rules"] = dict.fromkeys(REPORTED, ok)
         return out
     if reference is None:
         out.update(correct=None, correct_rule=None, rel_error=None, abs_error=None, primal_gap=None)
+        out["rules"] = dict.fromkeys(REPORTED, None)
         return out
     proven = status == "optimal"  # a best-known value gives gaps, not a verdict
     if obj is None or term in ("infeasible", "unbounded", "error"):
@@ -106,6 +120,7 @@ def score(
         out.update(
             correct=verdict, correct_rule=verdict, rel_error=None, abs_error=None, primal_gap=1.0
         )
+        out["rules"] = dict.fromkeys(REPORTED, verdict)
         return out
     abs_err = abs(obj - reference)
     out["abs_error"] = abs_err
@@ -115,4 +130,5 @@ def score(
         (_within(obj, reference, rule) if rule else out["correct"]) if proven else None
     )
     out["primal_gap"] = primal_gap(obj, reference)
+    out["rules"] = {r: (_within(obj, reference, r) if proven else None) for r in REPORTED}
     return out
