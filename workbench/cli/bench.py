@@ -301,6 +301,20 @@ def bench(
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items.")] = None,
     seed: Annotated[int, typer.Option(help="Seed passed to every solve.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    llm: Annotated[
+        str, typer.Option(help="LLM client kind for the formulate pipeline (openai, replay...).")
+    ] = "openai",
+    llm_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--llm-option", help="key=value for the LLM client (model, base_url, cache...)."
+        ),
+    ] = None,
+    agent_option: Annotated[
+        list[str] | None,
+        typer.Option("--agent-option", help="key=value for the agent (mode=code)."),
+    ] = None,
+    budget: Annotated[int, typer.Option(min=0, help="Repair attempts per item (formulate).")] = 3,
 ) -> None:
     """Run a suite as a recorded batch (resumable), with progress and a summary."""
     from workbench.runs.local import default_workers
@@ -342,15 +356,26 @@ def bench(
         ex_name, n_workers = executor or "local", workers or default_workers()
         from workbench.runs.batch import plan_jobs
 
+        options: dict[str, Any] = {}
+        if pipe == "formulate":
+            llm_cfg = {"kind": llm, **_pairs(llm_option, "--llm-option")}
+            if any("key" in k.lower() for k in llm_cfg):
+                raise WorkbenchError(
+                    "do not pass API keys on the command line (they would be stored with the run); "
+                    "set OPENAI_API_KEY in the environment"
+                )
+            options = {"llm": llm_cfg, "budget": budget,
+                       "agent_options": _pairs(agent_option, "--agent-option")}  # fmt: skip
         jobs: list[Job] = plan_jobs(
             problems, dataset=ds, dataset_args=ds_args, pipeline=pipe, backends=backends,
             agents=agents or [""], time_limit=time_limit, seed=seed, timeout=job_timeout,
+            options=options,
         )  # fmt: skip
         config = {
             "suite": suite, "dataset": ds, "dataset_args": ds_args, "pipeline": pipe,
             "backends": backends, "agents": agents, "time_limit": time_limit,
             "job_timeout": jobs[0].timeout, "executor": ex_name, "workers": n_workers,
-            "ids": _split(ids), "limit": limit, "seed": seed,
+            "ids": _split(ids), "limit": limit, "seed": seed, "options": options,
         }  # fmt: skip
         specs = [
             ItemSpec(j.key, j.item_id, j.dataset, j.backend, j.agent, j.to_dict()) for j in jobs
@@ -366,6 +391,28 @@ def bench(
     else:
         rs.finish_run(rid, "done")
     _report(rs, rid, status, wall, as_json, executor=ex_name, workers=n_workers, ran=total)
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
+    """``key=value`` options; numbers and true/false are converted."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise WorkbenchError(f"{flag} {item!r}: write key=value")
+        value: Any = raw
+        low = raw.lower()
+        if low in ("true", "false"):
+            value = low == "true"
+        else:
+            for conv in (int, float):
+                try:
+                    value = conv(raw)
+                    break
+                except ValueError:
+                    continue
+        out[key.strip()] = value
+    return out
 
 
 def _report(rs: RunStore, rid: str, status: str, wall: float, as_json: bool, **extra: Any) -> None:
