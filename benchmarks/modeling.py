@@ -212,6 +212,7 @@ def main() -> None:
         if k == 0 or args.pyomo_all:
             routes["pyomo"] = pyomo
         base = None
+        base_total: float | None = None
         for name, fn in routes.items():
             out = best_of(
                 lambda fn=fn, inputs=inputs: fn(*inputs), 1 if name == "pyomo" else args.repeat
@@ -228,8 +229,13 @@ def main() -> None:
                 h.run()
                 solve_s = time.perf_counter() - t
                 obj = h.getInfo().objective_function_value
+            total = secs + solve_s
+            if base_total is None and solve_s == solve_s:
+                base_total = total
+            e2e = f"{total / base_total:>16.2f}x" if base_total and solve_s == solve_s else ""
             print(
-                f"{2 * ni * nj:>9} {name:>7} {secs:>16.3f} {secs / base:>12.2f}x {solve_s:>9.2f} {obj:>14.2f}"
+                f"{2 * ni * nj:>9} {name:>7} {secs:>16.3f} {secs / base:>12.2f}x {solve_s:>9.2f} "
+                f"{obj:>14.2f} {e2e}"
             )
             del h
             gc.collect()
