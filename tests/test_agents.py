@@ -37,6 +37,18 @@ def reply(model: dict, note: str = "") -> str:
     )
 
 
+def stub_llm(stub, replies: list[str]) -> OpenAIClient:
+    """The real openai client against the loopback stub, which serves *replies* in order."""
+    for r in replies:
+        stub.reply(r)
+    return OpenAIClient(model="stub", base_url=stub.url, api_key="test-key", backoff=(0.01, 1.0))
+
+
+def sent(stub, k: int) -> list[dict]:
+    """The messages of the k-th chat request the stub received."""
+    return stub.chat_requests[k].body["messages"]
+
+
 def optimum() -> float:
     return workbench.solve(workbench.ir.model_from_dict(GOOD)).objective
 
@@ -45,8 +57,8 @@ def test_reference_optimum_is_what_the_text_says():
     assert optimum() == 24.0  # eight batches of bread use the 8 hours
 
 
-def test_orthought_accepts_a_correct_model_first_time():
-    llm = ScriptedLLM([reply(GOOD)])
+def test_orthought_accepts_a_correct_model_first_time(llm_stub):
+    llm = stub_llm(llm_stub, [reply(GOOD)])
     form = OrThought().formulate(TEXT, llm=llm, solve=workbench.solve, budget=3)
     assert form.result.termination is Termination.OPTIMAL and form.result.objective == 24.0
     assert len(form.attempts) == 1 and form.attempts[0].feedback == "" and form.calls == 1
@@ -58,21 +70,22 @@ def test_orthought_accepts_a_correct_model_first_time():
     assert TEXT in form.transcript[1]["content"]
 
 
-def test_orthought_repairs_a_typo_with_the_located_error():
+def test_orthought_repairs_a_typo_with_the_located_error(llm_stub):
     typo = json.loads(json.dumps(GOOD))
     typo["constraints"][0]["expr"] = "bred + 2 * cake <= 8"
-    llm = ScriptedLLM([reply(typo), reply(GOOD, "fixed")])
+    llm = stub_llm(llm_stub, [reply(typo), reply(GOOD, "fixed")])
     form = OrThought().formulate(TEXT, llm=llm, solve=workbench.solve)
     assert form.result.objective == 24.0 and len(form.attempts) == 2
     fb = form.attempts[0].feedback
     assert "constraints[0].expr: unknown symbol 'bred' (did you mean 'bread'?)" in fb
-    assert fb in llm.requests[1]["messages"][-1]["content"]
+    assert fb in sent(llm_stub, 1)[-1]["content"]
+    assert sent(llm_stub, 1)[-2]["role"] == "assistant"  # the faulty reply is part of the context
 
 
-def test_orthought_repairs_infeasibility_with_iis_names():
+def test_orthought_repairs_infeasibility_with_iis_names(llm_stub):
     bad = json.loads(json.dumps(GOOD))
     bad["constraints"][1]["expr"] = "bread >= 20"
-    llm = ScriptedLLM([reply(bad), reply(GOOD)])
+    llm = stub_llm(llm_stub, [reply(bad), reply(GOOD)])
     form = OrThought().formulate(TEXT, llm=llm, solve=workbench.solve)
     first = form.attempts[0]
     assert first.result.termination is Termination.INFEASIBLE
@@ -107,13 +120,14 @@ def test_orthought_budget_is_respected_and_best_result_kept():
     )  # the (flagged) solved model is still reported
 
 
-def test_garbage_and_truncated_json_then_valid_reply():
+def test_garbage_and_truncated_json_then_valid_reply(llm_stub):
     truncated = reply(GOOD)[:60]
-    llm = ScriptedLLM(["this is not json at all", truncated, reply(GOOD)])
+    llm = stub_llm(llm_stub, ["this is not json at all", truncated, reply(GOOD)])
     form = OrThought().formulate(TEXT, llm=llm, solve=workbench.solve)
     assert form.result.objective == 24.0
     assert form.attempts[0].error and form.attempts[1].error and form.attempts[2].error is None
-    assert "not a valid JSON object" in llm.requests[1]["messages"][-1]["content"]
+    assert "not a valid JSON object" in sent(llm_stub, 1)[-1]["content"]
+    assert form.calls == 3 and form.tokens > 0
 
 
 def test_real_openai_client_against_stub_with_429_and_500(llm_stub):

@@ -338,8 +338,16 @@ def bench(
         ds = _dataset_name(suite, dataset)
         ds_args = {"path": str(path)} if path is not None else {}
         pipe = pipeline or ("formulate" if suite == "nl" else "solve")
-        if pipe not in ("solve", "formulate"):
-            raise WorkbenchError(f"unknown pipeline {pipe!r}; use 'solve' or 'formulate'")
+        if pipe not in ("solve", "formulate", "tune"):
+            raise WorkbenchError(f"unknown pipeline {pipe!r}; use 'solve', 'formulate' or 'tune'")
+        if pipe == "tune":
+            from workbench.runs.jobs import TUNERS
+
+            if not _split(agent):
+                raise WorkbenchError(
+                    f"the tune pipeline needs --agent TUNER; registered: {', '.join(TUNERS.names()) or 'none'}"
+                )
+            _check_names("tuner", _split(agent), TUNERS.names())
         backends, agents = _split(backend) or ["auto"], _split(agent)
         from workbench.backends.registry import backend_names
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.registry import LazyRegistry
 from workbench.runs.store import Outcome
 
 __all__ = ["Job", "job_key", "run_job"]
@@ -28,8 +30,9 @@ class Job:
     item_id, dataset, dataset_args
         Which problem: ``get_dataset(dataset, **dataset_args)`` then the row with this id.
     pipeline
-        ``solve`` (the reference model or file, with ``backend``) or
-        ``formulate`` (the text, with ``agent``, then solve).
+        ``solve`` (the reference model or file, with ``backend``),
+        ``formulate`` (the text, with ``agent``, then solve) or ``tune`` (the
+        tuner named by ``agent``, from the ``workbench.tuners`` registry).
     backend, agent
         Names from the registries (``auto`` allowed for backend).
     time_limit, seed, options
@@ -124,6 +127,25 @@ def _formulate_pipeline(job: Job, problem: Any) -> dict[str, Any]:
     }
 
 
+TUNERS: LazyRegistry[Callable[..., dict[str, Any]]] = LazyRegistry("workbench.tuners")
+"""Tuners (LLM optimisers over the workflow) register here by name, like backends and agents.
+
+A tuner is ``f(problem, job) -> {"result": Result.to_dict() | None, "attempts": [...],
+"llm_calls": [...], "artifacts": [...]}``; ``job.agent`` names it and ``job.options`` configures it.
+"""
+
+
+def _tune_pipeline(job: Job, problem: Any) -> dict[str, Any]:
+    try:
+        tuner = TUNERS.load(job.agent)
+    except KeyError:
+        known = ", ".join(TUNERS.names()) or "none are installed"
+        raise ValueError(
+            f"no tuner {job.agent!r} is registered; registered tuners: {known}"
+        ) from None
+    return tuner(problem, job)
+
+
 def run_job(job: Job) -> Outcome:
     """Run *job* to an :class:`~workbench.runs.store.Outcome`; never raises."""
     from workbench.scoring import score
@@ -135,8 +157,12 @@ def run_job(job: Job) -> Outcome:
             out = _solve_pipeline(job, problem)
         elif job.pipeline == "formulate":
             out = _formulate_pipeline(job, problem)
+        elif job.pipeline == "tune":
+            out = _tune_pipeline(job, problem)
         else:
-            raise ValueError(f"unknown pipeline {job.pipeline!r}; use 'solve' or 'formulate'")
+            raise ValueError(
+                f"unknown pipeline {job.pipeline!r}; use 'solve', 'formulate' or 'tune'"
+            )
         reference = problem.optimum
         if reference is None and problem.status == "unknown":
             reference = problem.meta.get("reference")  # best known: primal gaps only
