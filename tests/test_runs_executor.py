@@ -97,16 +97,27 @@ def test_tune_pipeline_dispatches_to_a_registered_tuner():
 
     def tuner(problem, job):
         r = workbench.solve(problem.model, time_limit=job.time_limit)
-        return {"result": r.to_dict(), "attempts": [{"index": 0, "status": "ok", "feedback": "tuned"}]}
+        return {
+            "result": r.to_dict(),
+            "attempts": [{"index": 0, "status": "ok", "feedback": "tuned"}],
+        }
 
     TUNERS.register("test_tuner", tuner)
     try:
-        job = Job(key="diet|auto|test_tuner", item_id="diet", dataset="catalog", pipeline="tune",
-                  agent="test_tuner", time_limit=10)
+        job = Job(
+            key="diet|auto|test_tuner",
+            item_id="diet",
+            dataset="catalog",
+            pipeline="tune",
+            agent="test_tuner",
+            time_limit=10,
+        )
         out = run_job(job)
         assert out.status == "done" and out.score["correct"] is True
         assert out.attempts[0]["feedback"] == "tuned"
-        missing = run_job(Job(key="k", item_id="diet", dataset="catalog", pipeline="tune", agent="nope"))
+        missing = run_job(
+            Job(key="k", item_id="diet", dataset="catalog", pipeline="tune", agent="nope")
+        )
         assert missing.status == "error" and "no tuner 'nope' is registered" in missing.error
     finally:
         TUNERS._targets.pop("test_tuner", None)
