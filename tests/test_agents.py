@@ -262,3 +262,24 @@ def test_replayed_reference_models_score_100_percent_on_the_catalogue(agent):
                 (p.id, form.result and form.result.objective, p.optimum, form.attempts[-1].feedback)
             )
     assert wrong == []
+
+
+def test_formulate_command_line(llm_stub, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from workbench.cli.main import app
+
+    llm_stub.reply(reply(GOOD))
+    monkeypatch.setenv("OPENAI_BASE_URL", llm_stub.url)
+    monkeypatch.setenv("WORKBENCH_MODEL", "stub")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    out = tmp_path / "bakery.yaml"
+    res = CliRunner().invoke(
+        app, ["formulate", TEXT, "--agent", "orthought", "--json", "--save", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["result"]["objective"] == 24.0 and data["calls"] == 1
+    assert workbench.solve(workbench.load_model(out)).objective == 24.0
+    bad = CliRunner().invoke(app, ["formulate", TEXT, "--llm-option", "api_key=sk-x"])
+    assert bad.exit_code == 2 and "OPENAI_API_KEY" in bad.output

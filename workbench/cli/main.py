@@ -25,6 +25,7 @@ except ImportError:  # older typer re-uses click's exceptions
 import workbench
 from workbench.cli.bench import bench
 from workbench.cli.catalog import catalog_app
+from workbench.cli.formulate_cmd import formulate_command
 from workbench.cli.output import error_message, out_console, print_error, print_result
 from workbench.cli.runs import runs_app
 from workbench.ir import Model, load_model
@@ -65,6 +66,7 @@ app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 app.command(name="bench")(bench)
 app.add_typer(runs_app, name="runs")
+app.command(name="formulate")(formulate_command)
 
 
 def _version(value: bool) -> None:
