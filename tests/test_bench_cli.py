@@ -79,7 +79,7 @@ def test_bad_input_exits_2(tmp_path: Path, args: list[str], message: str) -> Non
 
 def test_unregistered_suite_lists_registered_datasets(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["bench", "--suite", "bilevel", "--store", str(tmp_path / "r.db")]
+        app, ["bench", "--suite", "robust", "--store", str(tmp_path / "r.db")]
     )
     assert result.exit_code == 2
     assert "registered datasets:" in result.output and "catalog" in result.output

@@ -161,6 +161,15 @@ def classify_structure(cm: CompiledModel) -> Classification:
         features={"bounded": bounded, "warnings": list(cm.warnings)},
     )
     if cm.model.lower_level is not None:
+        follower = set(cm.model.lower_level.variables)
+        out.features["lower_degree"] = max(
+            [degree(cm.lower_objective.plan)]
+            if cm.lower_objective is not None
+            else [0] + [degree(r.plan) for r in cm.lower_rows],
+        )
+        out.features["lower_integer"] = any(
+            ctx.vars[v].is_integer for v in follower if v in ctx.vars
+        )
         out.inner = cls.value
         out.problem_class = Capability.BILEVEL
         out.pure_integer = False

@@ -59,6 +59,8 @@ class Diagnostics:
     warnings: list[str] = field(default_factory=list)
     native_status: str | None = None
     message: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Backend-specific structured facts, JSON-ready (e.g. Balans's ``arm_counts``)."""
 
 
 def label_key(label: Label) -> str:
@@ -168,6 +170,7 @@ class Result:
                 "warnings": list(self.diagnostics.warnings),
                 "native_status": self.diagnostics.native_status,
                 "message": self.diagnostics.message,
+                "extra": dict(self.diagnostics.extra),
             },
             "backend": self.backend,
         }

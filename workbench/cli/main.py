@@ -23,6 +23,7 @@ except ImportError:  # older typer re-uses click's exceptions
     from click import ClickException as TyperException  # type: ignore[assignment]
 
 import workbench
+from workbench.cli.app_cmd import app_command
 from workbench.cli.bench import bench
 from workbench.cli.catalog import catalog_app
 from workbench.cli.formulate_cmd import formulate_command
@@ -66,6 +67,7 @@ app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 app.command(name="bench")(bench)
 app.add_typer(runs_app, name="runs")
+app.command(name="app")(app_command)
 app.command(name="formulate")(formulate_command)
 
 

@@ -1,0 +1,148 @@
+"""Our small MIP-adapter protocol: what Balans needs from an underlying MIP solver.
+
+An adapter holds one MIP in *minimisation* form (a maximisation model is
+negated once, on the way in) and offers temporary changes that
+:meth:`MipAdapter.undo` reverts: column bounds (fixing is a bound change),
+extra rows and a swapped objective.  Solves are time-limited and report a
+:class:`SubResult` in the adapter's own vocabulary (:class:`SubStatus`); the
+native statuses never leave the adapter module (one table per adapter).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from workbench.compile.linear_form import LinearForm
+
+__all__ = ["MipAdapter", "SubResult", "SubStatus", "TempRow", "to_minimisation"]
+
+
+class SubStatus(enum.Enum):
+    """How one (sub-)MIP solve ended."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"  # a limit stopped it with a point
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"
+    NO_SOLUTION = "no_solution"  # a limit stopped it without a point
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class SubResult:
+    """The outcome of :meth:`MipAdapter.solve`.
+
+    Attributes
+    ----------
+    status
+        How it ended.
+    x
+        The best point (all columns), or ``None``.
+    objective
+        Its value under the *current* (possibly swapped) objective, in
+        minimisation form, offset included; ``None`` without a point.
+    bound
+        The solver's dual bound under the current objective, or ``None``.
+    native
+        The solver's own status text (for logs only).
+    """
+
+    status: SubStatus
+    x: np.ndarray | None = None
+    objective: float | None = None
+    bound: float | None = None
+    native: str = ""
+
+    @property
+    def has_point(self) -> bool:
+        """True when a point came back."""
+        return self.x is not None
+
+
+@dataclass(frozen=True)
+class TempRow:
+    """A temporary row ``lb <= coefs @ x[cols] <= ub``."""
+
+    cols: np.ndarray
+    coefs: np.ndarray
+    lb: float
+    ub: float
+
+
+class MipAdapter(Protocol):
+    """The operations Balans performs on the underlying MIP solver.
+
+    Every ``fix``/``set_bounds``/``add_row``/``set_objective`` is temporary
+    until :meth:`undo`; :meth:`solve` itself leaves the changes in place so
+    that the caller decides when to undo (the repair step always does).
+    """
+
+    name: str
+
+    def lp_relaxation(self) -> SubResult:
+        """Solve the LP relaxation of the original model (no temporary changes)."""
+        ...
+
+    def set_bounds(self, cols: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> None:
+        """Temporarily intersect the bounds of *cols* with ``[lb, ub]``."""
+        ...
+
+    def fix(self, cols: np.ndarray, values: np.ndarray) -> None:
+        """Temporarily fix *cols* to *values*."""
+        ...
+
+    def add_row(self, row: TempRow) -> None:
+        """Temporarily add a row."""
+        ...
+
+    def set_objective(self, c: np.ndarray) -> None:
+        """Temporarily replace the (minimisation) cost vector (no offset)."""
+        ...
+
+    def solve(
+        self,
+        time_limit: float,
+        *,
+        start: np.ndarray | None = None,
+        solution_limit: int | None = None,
+    ) -> SubResult:
+        """Solve the current (modified) model within *time_limit* seconds.
+
+        *start* is a hint (it may be infeasible for the modified model);
+        *solution_limit* stops after that many improving solutions.
+        """
+        ...
+
+    def undo(self) -> None:
+        """Revert every temporary change since the last ``undo``."""
+        ...
+
+
+def to_minimisation(lf: LinearForm) -> LinearForm:
+    """The same model as a minimisation (costs and offset negated for ``max``).
+
+    The input is not modified; names and blocks are kept.
+    """
+    if lf.sense == "min":
+        return lf
+    return LinearForm(
+        c=-np.asarray(lf.c, dtype=np.float64),
+        A=lf.A,
+        row_lb=lf.row_lb,
+        row_ub=lf.row_ub,
+        col_lb=lf.col_lb,
+        col_ub=lf.col_ub,
+        integrality=lf.integrality,
+        sense="min",
+        offset=-float(lf.offset),
+        Q=lf.Q,
+        columns=lf.columns,
+        rows=lf.rows,
+        name=lf.name,
+        warnings=list(lf.warnings),
+    )

@@ -1,0 +1,387 @@
+"""One Balans run: LP relaxation, first incumbent, then ALNS (``alns``) with a bandit.
+
+The ALNS loop itself is ``alns.ALNS.iterate``; this module supplies the
+state, wraps our destroy operators and the sub-MIP repair as ``alns``
+operators, and adds a budget/optimality stopping criterion.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from solvers._linear import HistoryRecorder
+from solvers.balans.adapter import MipAdapter, SubResult, SubStatus, to_minimisation
+from solvers.balans.operators import DestroyOperator, Neighbourhood, SearchContext, make_operator
+from solvers.balans.settings import BalansSettings
+from workbench.compile.linear_form import LinearForm
+from workbench.result import Termination
+
+__all__ = [
+    "BalansRun",
+    "BalansState",
+    "BudgetStop",
+    "make_adapter",
+    "run_balans",
+    "usable_operators",
+]
+
+
+@dataclass
+class BalansState:
+    """An ALNS state: a point, its (minimisation) objective and a pending neighbourhood."""
+
+    x: np.ndarray
+    obj: float
+    nbhd: Neighbourhood | None = None
+
+    def objective(self) -> float:
+        """The value ALNS minimises."""
+        return self.obj
+
+
+@dataclass
+class BalansRun:
+    """What a run found, in the model's own sense.
+
+    Attributes
+    ----------
+    termination
+        OPTIMAL only when proven (bound met, or an unrestricted solve proved it).
+    x, objective, bound
+        Best point, its objective and the best proven bound (``None`` if none).
+    history
+        ``(seconds, incumbent, bound)`` points.
+    arm_counts
+        How often the bandit chose each arm.
+    outcomes
+        Per arm: counts of ``[best, better, accepted, rejected]``.
+    dropped
+        Arms dropped because the instance lacks the columns they need.
+    iterations
+        ALNS iterations.
+    notes
+        Log lines.
+    """
+
+    termination: Termination
+    x: np.ndarray | None = None
+    objective: float | None = None
+    bound: float | None = None
+    history: list[tuple[float, float | None, float | None]] = field(default_factory=list)
+    arm_counts: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, list[int]] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    iterations: int = 0
+    notes: list[str] = field(default_factory=list)
+    native_status: str = ""
+
+
+class BudgetStop:
+    """Stop ALNS at the deadline, after ``max_iterations``, after ``stall`` iterations
+    without a new best, or when ``proven()`` says the incumbent is optimal."""
+
+    def __init__(
+        self,
+        deadline: float,
+        *,
+        max_iterations: int | None = None,
+        stall: int | None = None,
+        proven: Any = None,
+    ) -> None:
+        self.deadline = deadline
+        self.max_iterations = max_iterations
+        self.stall = stall
+        self.proven = proven
+        self.calls = 0
+        self._best = math.inf
+        self._since = 0
+
+    def __call__(self, rng: np.random.Generator, best: BalansState, current: BalansState) -> bool:
+        """True when ALNS must stop."""
+        if best.obj < self._best - 1e-9:
+            self._best, self._since = best.obj, 0
+        elif self.calls:
+            self._since += 1
+        self.calls += 1
+        if self.proven is not None and self.proven():
+            return True
+        if time.perf_counter() >= self.deadline:
+            return True
+        if self.max_iterations is not None and self.calls > self.max_iterations:
+            return True
+        return self.stall is not None and self._since >= self.stall
+
+
+def make_adapter(
+    kind: str, lf: LinearForm, *, seed: int, threads: int | None, verbose: bool
+) -> MipAdapter:
+    """A HiGHS or SCIP adapter for the minimisation model *lf*."""
+    if kind == "scip":
+        from solvers.balans.scip_adapter import ScipAdapter
+
+        return ScipAdapter(lf, seed=seed, threads=threads, verbose=verbose)
+    from solvers.balans.highs_adapter import HighsAdapter
+
+    return HighsAdapter(lf, seed=seed, threads=threads, verbose=verbose)
+
+
+def usable_operators(
+    arms: tuple[str, ...], ctx: SearchContext
+) -> tuple[list[DestroyOperator], list[str]]:
+    """The operators for *arms*, and the names dropped for lack of binaries/general integers."""
+    keep: list[DestroyOperator] = []
+    dropped: list[str] = []
+    for a in arms:
+        op = make_operator(a)
+        if ctx.has(op.requires):
+            keep.append(op)
+        else:
+            dropped.append(op.name)
+    return keep, dropped
+
+
+_NO_POINT = {
+    SubStatus.INFEASIBLE: Termination.INFEASIBLE,
+    SubStatus.UNBOUNDED: Termination.UNBOUNDED,
+    SubStatus.INFEASIBLE_OR_UNBOUNDED: Termination.INFEASIBLE_OR_UNBOUNDED,
+    SubStatus.NO_SOLUTION: Termination.TIME_LIMIT,
+    SubStatus.ERROR: Termination.ERROR,
+}
+
+
+class _Run:
+    """The mutable bookkeeping of one run (incumbent, bound, clock, history)."""
+
+    def __init__(self, lf: LinearForm, budget: float, rel_gap: float) -> None:
+        self.lf = lf
+        self.sign = -1.0 if lf.sense == "max" else 1.0
+        self.lfm = to_minimisation(lf)
+        self.integ = np.asarray(lf.integrality, dtype=bool)
+        self.t0 = time.perf_counter()
+        self.deadline = self.t0 + budget
+        self.rel_gap = rel_gap
+        self.best_x: np.ndarray | None = None
+        self.best_obj = math.inf
+        self.bound = -math.inf
+        self.proven = False
+        self.hist = HistoryRecorder()
+        self.notes: list[str] = []
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.perf_counter())
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def model_value(self, v: float) -> float | None:
+        return None if not math.isfinite(v) else self.sign * v
+
+    def record(self) -> None:
+        self.hist.add(self.now(), self.model_value(self.best_obj), self.model_value(self.bound))
+
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        x = np.asarray(x, dtype=np.float64).copy()
+        x[self.integ] = np.round(x[self.integ])
+        return x, self.lfm.objective_value(x)
+
+    def offer(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """Take *x* as incumbent when it is better; return it rounded with its objective."""
+        x, obj = self.evaluate(x)
+        if obj < self.best_obj - 1e-9 * max(1.0, abs(obj)):
+            self.best_x, self.best_obj = x, obj
+            self.record()
+        return x, obj
+
+    def raise_bound(self, b: float | None) -> None:
+        if b is not None and b > self.bound:
+            self.bound = b
+            self.record()
+
+    def closed(self) -> bool:
+        if self.proven:
+            return True
+        if not math.isfinite(self.best_obj) or not math.isfinite(self.bound):
+            return False
+        tol = max(1e-9, self.rel_gap * max(1.0, abs(self.best_obj)))
+        self.proven = self.best_obj - self.bound <= tol
+        return self.proven
+
+
+def run_balans(
+    lf: LinearForm,
+    settings: BalansSettings,
+    *,
+    time_limit: float | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    rel_gap: float | None = None,
+    verbose: bool = False,
+) -> BalansRun:
+    """Run Balans on a MIP given as a LinearForm (any sense; not modified).
+
+    Returns
+    -------
+    BalansRun
+        Termination, best point, bound, history and bandit statistics.
+    """
+    budget = settings.default_budget if time_limit is None else float(time_limit)
+    run = _Run(lf, budget, 1e-6 if rel_gap is None else float(rel_gap))
+    rng = np.random.default_rng(seed)
+    sub_seed = int(rng.integers(0, 2**31 - 1))
+    adapter = make_adapter(
+        settings.mip_solver, run.lfm, seed=sub_seed, threads=threads, verbose=verbose
+    )
+    out = BalansRun(Termination.ERROR, notes=run.notes)
+
+    lp = adapter.lp_relaxation()
+    run.notes.append(f"LP relaxation: {lp.status.value} {lp.objective}")
+    if lp.status is SubStatus.INFEASIBLE:
+        return _finish(run, out, Termination.INFEASIBLE, lp.native)
+    if lp.status is not SubStatus.OPTIMAL or lp.x is None:
+        # unbounded or unclear relaxation: let one exact solve classify the MIP
+        res = adapter.solve(run.remaining())
+        return _from_exact(run, out, res)
+    run.raise_bound(lp.objective)
+
+    first = adapter.solve(
+        min(settings.times.first_solution, run.remaining()),
+        solution_limit=settings.first_solution_limit,
+    )
+    run.notes.append(f"first solve: {first.native} {first.objective}")
+    if first.status is SubStatus.NO_SOLUTION and run.remaining() > 0:
+        first = adapter.solve(run.remaining(), solution_limit=1)
+        run.notes.append(f"first solve (rest of budget, first solution): {first.native}")
+    if first.x is None:
+        return _from_exact(run, out, first)
+    run.offer(first.x)
+    run.raise_bound(first.bound)
+    if first.status is SubStatus.OPTIMAL and first.objective is not None:
+        run.proven = True
+    if run.closed():
+        return _finish(run, out, Termination.OPTIMAL, first.native)
+
+    ctx = SearchContext(
+        lf=run.lfm,
+        x_lp=lp.x,
+        adapter=adapter,
+        crossover_time=settings.times.crossover,
+        remaining=run.remaining,
+    )
+    ops, out.dropped = usable_operators(settings.arms, ctx)
+    if out.dropped:
+        run.notes.append(f"dropped arms (instance lacks their columns): {', '.join(out.dropped)}")
+    if ops and run.remaining() > 0:
+        _alns(run, out, ops, ctx, adapter, settings, rng)
+
+    if settings.final_solve and not run.closed() and run.remaining() > 0.05:
+        res = adapter.solve(run.remaining(), start=run.best_x)
+        run.notes.append(f"final exact solve: {res.native}")
+        if res.x is not None:
+            run.offer(res.x)
+        if res.status is SubStatus.OPTIMAL and res.x is not None:
+            run.proven = True
+        run.raise_bound(res.bound)
+    term = Termination.OPTIMAL if run.closed() else Termination.FEASIBLE
+    return _finish(run, out, term, first.native)
+
+
+def _alns(
+    run: _Run,
+    out: BalansRun,
+    ops: list[DestroyOperator],
+    ctx: SearchContext,
+    adapter: MipAdapter,
+    settings: BalansSettings,
+    rng: np.random.Generator,
+) -> None:
+    from alns import ALNS
+
+    counts: Counter[str] = Counter()
+    alns_rng = np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
+    mab_seed = int(rng.integers(0, 2**31 - 1))
+    engine = ALNS(alns_rng)
+
+    def wrap(op: DestroyOperator) -> Any:
+        def destroy(state: BalansState, op_rng: np.random.Generator, **_: Any) -> BalansState:
+            counts[op.name] += 1
+            return BalansState(state.x, state.obj, op.destroy(state.x, state.obj, op_rng, ctx))
+
+        destroy.__name__ = op.name
+        return destroy
+
+    def repair(state: BalansState, op_rng: np.random.Generator, **_: Any) -> BalansState:
+        nb = state.nbhd
+        left = run.remaining()
+        if nb is None or nb.skip or left <= 0:
+            return BalansState(state.x, state.obj)
+        limit = settings.times.local_branching if nb.long else settings.times.iteration
+        nb.apply(adapter)
+        try:
+            res: SubResult = adapter.solve(
+                min(limit, left), start=state.x, solution_limit=nb.solution_limit
+            )
+        finally:
+            adapter.undo()
+        if res.x is None:
+            return BalansState(state.x, state.obj)
+        if res.status is SubStatus.OPTIMAL and not nb.restricted:
+            run.proven = True
+            run.raise_bound(run.evaluate(res.x)[1])
+        x, obj = run.offer(res.x)
+        return BalansState(x, obj)
+
+    for op in ops:
+        engine.add_destroy_operator(wrap(op), name=op.name)
+    engine.add_repair_operator(repair, name="sub_mip")
+    select = settings.bandit.build(len(ops), mab_seed)
+    stop = BudgetStop(
+        run.deadline,
+        max_iterations=settings.max_iterations,
+        stall=settings.stall_iterations,
+        proven=run.closed,
+    )
+    assert run.best_x is not None
+    result = engine.iterate(
+        BalansState(run.best_x, run.best_obj), select, settings.acceptance.build(), stop
+    )
+    stats = result.statistics
+    out.iterations = int(sum(counts.values()))
+    out.arm_counts = {op.name: int(counts.get(op.name, 0)) for op in ops}
+    out.outcomes = {k: [int(v) for v in c] for k, c in stats.destroy_operator_counts.items()}
+    run.notes.append(
+        f"ALNS: {out.iterations} iterations; arms chosen: "
+        + ", ".join(f"{k}={v}" for k, v in out.arm_counts.items())
+    )
+
+
+def _from_exact(run: _Run, out: BalansRun, res: SubResult) -> BalansRun:
+    """A run that ended in an unrestricted solve (no ALNS)."""
+    if res.x is not None:
+        run.offer(res.x)
+        run.raise_bound(res.bound)
+        term = Termination.OPTIMAL if res.status is SubStatus.OPTIMAL else Termination.FEASIBLE
+        if term is Termination.OPTIMAL:
+            run.proven = True
+        return _finish(run, out, term, res.native)
+    return _finish(run, out, _NO_POINT.get(res.status, Termination.ERROR), res.native)
+
+
+def _finish(run: _Run, out: BalansRun, term: Termination, native: str) -> BalansRun:
+    out.termination = term
+    out.native_status = native
+    if run.best_x is not None and term.has_solution:
+        out.x = run.best_x
+        out.objective = run.model_value(run.best_obj)
+        if term is Termination.OPTIMAL:
+            run.raise_bound(run.best_obj)
+    out.bound = run.model_value(run.bound) if math.isfinite(run.bound) else None
+    if out.objective is None:
+        out.bound = out.bound if term is Termination.FEASIBLE else None
+    out.history = run.hist.finish(run.now(), out.objective, out.bound)
+    return out

@@ -1,0 +1,244 @@
+"""The SCIP implementation of :class:`~solvers.balans.adapter.MipAdapter` (pyscipopt).
+
+The model is built column by column from the LinearForm (so column *j* is
+SCIP variable *j*).  Temporary bound changes, rows and objective swaps are
+made in SCIP's problem stage (``freeTransform`` first) and reverted by
+:meth:`ScipAdapter.undo`.  The objective offset is kept on our side.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from solvers.balans.adapter import SubResult, SubStatus, TempRow
+from workbench.compile.linear_form import LinearForm
+
+__all__ = ["SCIP_SUB_STATUS", "ScipAdapter"]
+
+SCIP_SUB_STATUS: dict[str, SubStatus] = {
+    "optimal": SubStatus.OPTIMAL,
+    "infeasible": SubStatus.INFEASIBLE,
+    "unbounded": SubStatus.UNBOUNDED,
+    "inforunbd": SubStatus.INFEASIBLE_OR_UNBOUNDED,
+    "timelimit": SubStatus.NO_SOLUTION,
+    "userinterrupt": SubStatus.NO_SOLUTION,
+    "nodelimit": SubStatus.NO_SOLUTION,
+    "totalnodelimit": SubStatus.NO_SOLUTION,
+    "stallnodelimit": SubStatus.NO_SOLUTION,
+    "gaplimit": SubStatus.NO_SOLUTION,
+    "memlimit": SubStatus.NO_SOLUTION,
+    "sollimit": SubStatus.NO_SOLUTION,
+    "bestsollimit": SubStatus.NO_SOLUTION,
+    "restartlimit": SubStatus.NO_SOLUTION,
+    "primallimit": SubStatus.NO_SOLUTION,
+    "duallimit": SubStatus.NO_SOLUTION,
+    "terminate": SubStatus.NO_SOLUTION,
+    "unknown": SubStatus.ERROR,
+}
+"""SCIP status text -> :class:`SubStatus` (a limit with a point becomes FEASIBLE)."""
+
+_INF = 1e20
+
+
+def _opt(v: float) -> float | None:
+    return None if not math.isfinite(v) or abs(v) >= _INF else float(v)
+
+
+class ScipAdapter:
+    """One SCIP model holding the (minimisation) MIP, with undoable changes.
+
+    Parameters
+    ----------
+    lf
+        The model in minimisation form.
+    seed
+        SCIP ``randomization/randomseedshift``.
+    threads
+        Ignored (SCIP solves on one thread).
+    verbose
+        Show SCIP's output.
+    """
+
+    name = "scip"
+
+    def __init__(
+        self, lf: LinearForm, *, seed: int = 0, threads: int | None = None, verbose: bool = False
+    ) -> None:
+        import pyscipopt
+
+        del threads
+        if lf.sense != "min":
+            raise ValueError("ScipAdapter takes a minimisation LinearForm")
+        self._scip = pyscipopt
+        m = pyscipopt.Model()
+        if not verbose:
+            m.hideOutput()
+        m.setParam("randomization/randomseedshift", int(seed) % 2_147_483_647)
+        m.setParam("limits/maxorigsol", 0)
+        self.model = m
+        self.n = lf.num_cols
+        self._lb = np.asarray(lf.col_lb, dtype=np.float64).copy()
+        self._ub = np.asarray(lf.col_ub, dtype=np.float64).copy()
+        self._c = np.asarray(lf.c, dtype=np.float64).copy()
+        self._offset = float(lf.offset)
+        integ = np.asarray(lf.integrality, dtype=bool)
+        self._vtypes: list[str] = []
+        self.vars: list[Any] = []
+        for j in range(self.n):
+            lo, hi = self._lb[j], self._ub[j]
+            vt = "C"
+            if integ[j]:
+                vt = "B" if lo >= 0 and hi <= 1 else "I"
+            self._vtypes.append(vt)
+            self.vars.append(
+                m.addVar(
+                    name=f"x{j}",
+                    vtype=vt,
+                    lb=None if lo == -math.inf else lo,
+                    ub=None if hi == math.inf else hi,
+                    obj=float(self._c[j]),
+                )
+            )
+        A = lf.A.tocsr()
+        for i in range(lf.num_rows):
+            lo_k, hi_k = A.indptr[i], A.indptr[i + 1]
+            self._add_cons(A.indices[lo_k:hi_k], A.data[lo_k:hi_k], lf.row_lb[i], lf.row_ub[i])
+        m.setMinimize()
+        self._touched: list[np.ndarray] = []
+        self._rows: list[Any] = []
+        self._obj_swapped = False
+        self._swapped_obj_has_offset = False
+
+    def _add_cons(self, cols: np.ndarray, coefs: np.ndarray, lb: float, ub: float) -> Any:
+        expr = self._scip.quicksum(
+            float(a) * self.vars[int(j)] for j, a in zip(cols, coefs, strict=True)
+        )
+        lo = None if lb == -math.inf else float(lb)
+        hi = None if ub == math.inf else float(ub)
+        if lo is not None and hi is not None:
+            cons = lo <= (expr <= hi)
+        elif hi is not None:
+            cons = expr <= hi
+        elif lo is not None:
+            cons = expr >= lo
+        else:
+            return None
+        return self.model.addCons(cons)
+
+    def _problem_stage(self) -> None:
+        if self.model.getStage() != 1:  # SCIP_STAGE_PROBLEM
+            self.model.freeTransform()
+
+    # -- temporary changes -------------------------------------------------
+    def set_bounds(self, cols: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> None:
+        """Temporarily intersect the bounds of *cols* with ``[lb, ub]``."""
+        cols = np.asarray(cols, dtype=np.int64)
+        if cols.size == 0:
+            return
+        self._problem_stage()
+        lo = np.maximum(self._lb[cols], np.asarray(lb, dtype=np.float64))
+        hi = np.maximum(np.minimum(self._ub[cols], np.asarray(ub, dtype=np.float64)), lo)
+        for j, a, b in zip(cols.tolist(), lo.tolist(), hi.tolist(), strict=True):
+            v = self.vars[j]
+            # widen first so that lb <= ub holds at every step
+            self.model.chgVarUb(v, None if self._ub[j] == math.inf else float(self._ub[j]))
+            self.model.chgVarLb(v, None if a == -math.inf else a)
+            self.model.chgVarUb(v, None if b == math.inf else b)
+        self._touched.append(cols)
+
+    def fix(self, cols: np.ndarray, values: np.ndarray) -> None:
+        """Temporarily fix *cols* to *values* (clipped to the original bounds)."""
+        v = np.asarray(values, dtype=np.float64)
+        self.set_bounds(cols, v, v)
+
+    def add_row(self, row: TempRow) -> None:
+        """Temporarily add a row."""
+        self._problem_stage()
+        cons = self._add_cons(np.asarray(row.cols), np.asarray(row.coefs), row.lb, row.ub)
+        if cons is not None:
+            self._rows.append(cons)
+
+    def set_objective(self, c: np.ndarray) -> None:
+        """Temporarily replace the cost vector (no offset meanwhile)."""
+        self._problem_stage()
+        for v, cj in zip(self.vars, np.asarray(c, dtype=np.float64).tolist(), strict=True):
+            self.model.chgVarObj(v, cj)
+        self._obj_swapped = True
+
+    def undo(self) -> None:
+        """Revert bounds, rows and objective to the original model."""
+        self._problem_stage()
+        if self._touched:
+            cols = np.unique(np.concatenate(self._touched))
+            for j in cols.tolist():
+                v, lo, hi = self.vars[j], self._lb[j], self._ub[j]
+                self.model.chgVarLb(v, None if lo == -math.inf else float(lo))
+                self.model.chgVarUb(v, None if hi == math.inf else float(hi))
+            self._touched = []
+        for cons in self._rows:
+            self.model.delCons(cons)
+        self._rows = []
+        if self._obj_swapped:
+            for v, cj in zip(self.vars, self._c.tolist(), strict=True):
+                self.model.chgVarObj(v, cj)
+            self._obj_swapped = False
+
+    # -- solves --------------------------------------------------------------
+    def lp_relaxation(self) -> SubResult:
+        """Solve the LP relaxation (integer columns made continuous, then restored)."""
+        self._problem_stage()
+        m = self.model
+        changed = [j for j, t in enumerate(self._vtypes) if t != "C"]
+        for j in changed:
+            m.chgVarType(self.vars[j], "C")
+        m.setParam("limits/time", 1e20)
+        try:
+            return self._run()
+        finally:
+            self._problem_stage()
+            for j in changed:
+                m.chgVarType(self.vars[j], self._vtypes[j])
+
+    def solve(
+        self,
+        time_limit: float,
+        *,
+        start: np.ndarray | None = None,
+        solution_limit: int | None = None,
+    ) -> SubResult:
+        """Run SCIP on the current model within *time_limit* seconds."""
+        self._problem_stage()
+        m = self.model
+        m.setParam("limits/time", max(float(time_limit), 1e-3))
+        m.setParam("limits/bestsol", int(solution_limit) if solution_limit else -1)
+        if start is not None:
+            sol = m.createSol()
+            for v, val in zip(self.vars, np.asarray(start).tolist(), strict=True):
+                m.setSolVal(sol, v, float(val))
+            m.addSol(sol, free=True)
+        return self._run()
+
+    def _run(self) -> SubResult:
+        m = self.model
+        m.optimize()
+        native = str(m.getStatus())
+        status = SCIP_SUB_STATUS.get(native, SubStatus.ERROR)
+        bound = _opt(m.getDualbound()) if status is not SubStatus.INFEASIBLE else None
+        shift = 0.0 if self._obj_swapped else self._offset
+        if bound is not None:
+            bound += shift
+        if status in (SubStatus.INFEASIBLE, SubStatus.UNBOUNDED, SubStatus.ERROR):
+            return SubResult(status, bound=None, native=native)
+        if m.getNSols() == 0:
+            if status is SubStatus.OPTIMAL:
+                status = SubStatus.ERROR
+            return SubResult(status, native=native, bound=bound)
+        best = m.getBestSol()
+        x = np.array([m.getSolVal(best, v) for v in self.vars], dtype=np.float64)
+        obj = float(m.getSolObjVal(best)) + shift
+        if status is SubStatus.NO_SOLUTION:
+            status = SubStatus.FEASIBLE
+        return SubResult(status, x, obj, bound, native)

@@ -1,0 +1,281 @@
+"""Typed Balans settings: arms, acceptance, bandit, time splits and the published presets.
+
+Acceptance criteria come from ``alns.accept``; bandits are ``mabwiser``
+learning policies behind ``alns.select.MABSelector``.  Each is a small
+frozen dataclass that validates itself and builds the library object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from workbench.errors import OptionsError
+
+__all__ = [
+    "PRESETS",
+    "Acceptance",
+    "BalansSettings",
+    "Bandit",
+    "TimeSplits",
+    "settings_from_options",
+]
+
+IJCAI25_ARMS = (
+    "crossover",
+    "mutation_25", "mutation_50", "mutation_75",
+    "local_branching_10", "local_branching_25", "local_branching_50",
+    "proximity_0.005", "proximity_0.015", "proximity_0.03",
+    "rens_25", "rens_50", "rens_75",
+    "rins_25", "rins_50", "rins_75",
+)  # fmt: skip
+BALANS22_ARMS = (
+    "crossover", "mutation_50", "rins_40", "rens_40", "rens_50", "proximity_0.005",
+    "local_branching_10", "local_branching_20", "local_branching_30", "local_branching_50",
+)  # fmt: skip
+
+
+def _positive(owner: str, name: str, v: Any, *, allow_zero: bool = False) -> None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if not ok or v < 0 or (v == 0 and not allow_zero):
+        raise OptionsError(f"{owner}: {name} must be a positive number, got {v!r}")
+
+
+@dataclass(frozen=True)
+class TimeSplits:
+    """Seconds per phase; each is also capped by what is left of the budget.
+
+    Attributes
+    ----------
+    first_solution
+        The first-incumbent solve (the reference's 20 s).
+    iteration
+        One sub-MIP repair.
+    local_branching
+        One Local Branching repair (the paper: 2.5x an iteration).
+    crossover
+        Crossover's random-feasible solve.
+    """
+
+    first_solution: float = 20.0
+    iteration: float = 60.0
+    local_branching: float = 150.0
+    crossover: float = 20.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _positive("TimeSplits", f.name, getattr(self, f.name))
+
+    def scaled(self, factor: float) -> TimeSplits:
+        """Every split multiplied by *factor* (to fit a shorter budget)."""
+        _positive("TimeSplits.scaled", "factor", factor)
+        return TimeSplits(*(getattr(self, f.name) * factor for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """Hill climbing, or simulated annealing from ``start`` down to ``end`` by ``step``."""
+
+    kind: Literal["hill_climbing", "simulated_annealing"] = "hill_climbing"
+    start: float = 20.0
+    end: float = 1.0
+    step: float = 0.1
+    method: Literal["linear", "exponential"] = "linear"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("hill_climbing", "simulated_annealing"):
+            raise OptionsError(
+                f"accept must be 'hill_climbing' or 'simulated_annealing', got {self.kind!r}"
+            )
+        if self.method not in ("linear", "exponential"):
+            raise OptionsError(f"sa_method must be 'linear' or 'exponential', got {self.method!r}")
+        if self.kind == "simulated_annealing":
+            _positive("simulated annealing", "sa_start", self.start)
+            _positive("simulated annealing", "sa_end", self.end)
+            _positive("simulated annealing", "sa_step", self.step, allow_zero=True)
+            if self.end > self.start:
+                raise OptionsError(
+                    f"sa_end ({self.end!r}) must not exceed sa_start ({self.start!r})"
+                )
+
+    def build(self) -> Any:
+        """The ``alns.accept`` criterion."""
+        from alns.accept import HillClimbing, SimulatedAnnealing
+
+        if self.kind == "hill_climbing":
+            return HillClimbing()
+        return SimulatedAnnealing(self.start, self.end, self.step, method=self.method)
+
+
+@dataclass(frozen=True)
+class Bandit:
+    """A ``mabwiser`` policy with the four ALNS reward scores (best, better, accepted, rejected)."""
+
+    policy: Literal["thompson", "softmax", "epsilon_greedy"] = "softmax"
+    scores: tuple[float, float, float, float] = (8.0, 4.0, 2.0, 1.0)
+    tau: float = 1.359686
+    epsilon: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("thompson", "softmax", "epsilon_greedy"):
+            raise OptionsError(
+                f"bandit must be 'thompson', 'softmax' or 'epsilon_greedy', got {self.policy!r}"
+            )
+        sc = tuple(self.scores)
+        if len(sc) != 4 or any(
+            not isinstance(s, int | float) or isinstance(s, bool) or s < 0 for s in sc
+        ):
+            raise OptionsError(f"scores must be four non-negative numbers, got {self.scores!r}")
+        if self.policy == "thompson" and any(s not in (0, 1) for s in sc):
+            raise OptionsError(f"Thompson sampling needs 0/1 scores, got {self.scores!r}")
+        _positive("softmax", "tau", self.tau)
+        if not (0.0 <= self.epsilon <= 1.0):
+            raise OptionsError(f"epsilon must be in [0, 1], got {self.epsilon!r}")
+
+    def build(self, num_destroy: int, seed: int) -> Any:
+        """An ``alns.select.MABSelector`` over *num_destroy* arms and one repair."""
+        from alns.select import MABSelector
+        from mabwiser.mab import LearningPolicy
+
+        policy = {
+            "thompson": lambda: LearningPolicy.ThompsonSampling(),
+            "softmax": lambda: LearningPolicy.Softmax(tau=self.tau),
+            "epsilon_greedy": lambda: LearningPolicy.EpsilonGreedy(epsilon=self.epsilon),
+        }[self.policy]()
+        return MABSelector(
+            scores=[float(s) for s in self.scores],
+            num_destroy=num_destroy,
+            num_repair=1,
+            learning_policy=policy,
+            seed=int(seed),
+        )
+
+
+@dataclass(frozen=True)
+class BalansSettings:
+    """Everything a Balans run takes besides the model, time limit and seed.
+
+    Attributes
+    ----------
+    arms
+        Destroy-operator names (see :func:`solvers.balans.operators.make_operator`).
+    acceptance, bandit, times
+        The strategies and time splits.
+    mip_solver
+        ``"highs"`` or ``"scip"`` (pyscipopt).
+    first_solution_limit
+        Stop the first solve after this many improving solutions
+        (``None``: run it for its whole time split, as the reference does).
+    max_iterations, stall_iterations
+        Optional ALNS stops: total iterations; iterations without a new best.
+    final_solve
+        When ALNS stops before the budget, spend the rest on an exact solve
+        warm-started with the incumbent (can prove optimality).
+    default_budget
+        Seconds used when the caller gives no time limit.
+    """
+
+    arms: tuple[str, ...] = BALANS22_ARMS
+    acceptance: Acceptance = field(default_factory=Acceptance)
+    bandit: Bandit = field(default_factory=Bandit)
+    times: TimeSplits = field(default_factory=lambda: TimeSplits(20.0, 12.0, 30.0, 12.0))
+    mip_solver: Literal["highs", "scip"] = "highs"
+    first_solution_limit: int | None = None
+    max_iterations: int | None = None
+    stall_iterations: int | None = None
+    final_solve: bool = False
+    default_budget: float = 60.0
+
+    def __post_init__(self) -> None:
+        from solvers.balans.operators import make_operator
+
+        if not self.arms:
+            raise OptionsError("arms must name at least one destroy operator")
+        names = [make_operator(a).name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise OptionsError(f"arms must be distinct, got {list(self.arms)!r}")
+        if self.mip_solver not in ("highs", "scip"):
+            raise OptionsError(f"mip_solver must be 'highs' or 'scip', got {self.mip_solver!r}")
+        for name in ("first_solution_limit", "max_iterations", "stall_iterations"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise OptionsError(f"{name} must be a positive integer or None, got {v!r}")
+        _positive("Balans", "default_budget", self.default_budget)
+
+
+PRESETS: dict[str, BalansSettings] = {
+    "ijcai25": BalansSettings(
+        arms=IJCAI25_ARMS,
+        acceptance=Acceptance("simulated_annealing", 20.0, 1.0, 0.1, "linear"),
+        bandit=Bandit("thompson", (1.0, 1.0, 0.0, 0.0)),
+        times=TimeSplits(20.0, 60.0, 150.0, 20.0),
+        default_budget=3600.0,
+    ),
+    "balans22": BalansSettings(),
+}
+"""The published configurations: IJCAI-25 (MIPLIB) and the ``balans`` 2.2 default."""
+
+_SIMPLE = {
+    "arms": "arms",
+    "mip_solver": "mip_solver",
+    "first_solution_limit": "first_solution_limit",
+    "max_iterations": "max_iterations",
+    "stall_iterations": "stall_iterations",
+    "final_solve": "final_solve",
+    "default_budget": "default_budget",
+}
+_ACCEPT = {
+    "accept": "kind",
+    "sa_start": "start",
+    "sa_end": "end",
+    "sa_step": "step",
+    "sa_method": "method",
+}
+_BANDIT = {"bandit": "policy", "scores": "scores", "tau": "tau", "epsilon": "epsilon"}
+_TIMES = {
+    "time_first_solution": "first_solution",
+    "time_iteration": "iteration",
+    "time_local_branching": "local_branching",
+    "time_crossover": "crossover",
+}
+KNOWN_OPTIONS = ("preset", *_SIMPLE, *_ACCEPT, *_BANDIT, *_TIMES)
+
+
+def settings_from_options(extra: dict[str, Any]) -> BalansSettings:
+    """Build :class:`BalansSettings` from ``solve(..., **options)`` keywords.
+
+    ``preset`` (``"balans22"``, the default, or ``"ijcai25"``) gives the
+    base; the other keys override single fields.
+
+    Raises
+    ------
+    OptionsError
+        For an unknown key (with close names) or a bad value.
+    """
+    import difflib
+
+    for key in extra:
+        if key not in KNOWN_OPTIONS:
+            close = difflib.get_close_matches(key, KNOWN_OPTIONS, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise OptionsError(f"unknown balans option {key!r}{hint}")
+    preset = extra.get("preset", "balans22")
+    if preset not in PRESETS:
+        raise OptionsError(f"unknown balans preset {preset!r}; known: {sorted(PRESETS)}")
+    s = PRESETS[preset]
+    try:
+        acc = replace(s.acceptance, **{_ACCEPT[k]: v for k, v in extra.items() if k in _ACCEPT})
+        bandit_kw = {_BANDIT[k]: v for k, v in extra.items() if k in _BANDIT}
+        if "scores" in bandit_kw:
+            bandit_kw["scores"] = tuple(bandit_kw["scores"])
+        ban = replace(s.bandit, **bandit_kw)
+        times = replace(s.times, **{_TIMES[k]: v for k, v in extra.items() if k in _TIMES})
+        simple = {_SIMPLE[k]: v for k, v in extra.items() if k in _SIMPLE}
+        if "arms" in simple:
+            if isinstance(simple["arms"], str):
+                raise OptionsError(f"arms must be a list of names, got {simple['arms']!r}")
+            simple["arms"] = tuple(simple["arms"])
+        return replace(s, acceptance=acc, bandit=ban, times=times, **simple)
+    except TypeError as e:
+        raise OptionsError(f"bad balans option: {e}") from e
