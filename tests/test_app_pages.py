@@ -97,8 +97,75 @@ def test_editor_shows_the_error_line_and_solves_valid_yaml():
     assert "bred" in at.error[0].value
     at.text_area(key="ed_yaml").set_value(text).run()
     at.button(key="ed_solve").click().run()
+    wait_for_solve(at)
     no_exceptions(at)
     assert at.session_state["ed_result"].objective == pytest.approx(24.0)
+
+
+def wait_for_solve(at: AppTest, timeout: float = 60.0) -> None:
+    """Rerun the editor until its background solve has finished."""
+    import time
+
+    end = time.monotonic() + timeout
+    while "ed_job" in at.session_state and time.monotonic() < end:
+        time.sleep(0.2)
+        at.run()
+    assert "ed_job" not in at.session_state
+
+
+def test_editor_cancel_stops_the_solve_process():
+    at = page("editor").run()
+    at.button(key="ed_solve").click().run()
+    if "ed_job" not in at.session_state:
+        pytest.skip("the solve finished before it could be cancelled")
+    proc = at.session_state["ed_job"].proc
+    assert any(p.proto.text.startswith("Solving with") for p in at.get("progress"))
+    at.button(key="ed_cancel").click().run()
+    no_exceptions(at)
+    assert proc.poll() is not None
+    assert "ed_job" not in at.session_state and "ed_result" not in at.session_state
+    assert at.warning[0].value.startswith("Cancelled")
+
+
+def test_editor_typed_options_reach_the_backend():
+    at = page("editor").run()
+    at.selectbox(key="ed_backend").select("highs").run()
+    at.selectbox(key="ed_opt_highs_presolve").set_value("off").run()
+    at.number_input(key="ed_opt_threads").set_value(1).run()
+    at.text_area(key="ed_options").set_value("mip_max_nodes=1000").run()
+    at.button(key="ed_solve").click().run()
+    wait_for_solve(at)
+    no_exceptions(at)
+    res = at.session_state["ed_result"]
+    assert res.objective == pytest.approx(24.0)
+    assert "presolve" in res.log.lower()
+    at.selectbox(key="ed_backend").select("balans").run()
+    assert at.selectbox(key="ed_opt_balans_preset").options == ["(default)", "balans22", "ijcai25"]
+
+
+def test_editor_bad_typed_option_value_is_an_error_not_a_crash():
+    at = page("editor").run()
+    at.selectbox(key="ed_backend").select("highs").run()
+    at.text_area(key="ed_options").set_value("no_such_option=1").run()
+    at.button(key="ed_solve").click().run()
+    wait_for_solve(at)
+    no_exceptions(at)
+    res = at.session_state["ed_result"]  # the backend rejects it: an error result, shown
+    assert res.termination.value == "error"
+    assert any("no_such_option" in e.value for e in at.error)
+
+
+def test_formulate_reference_flow_model_shows_the_network():
+    at = page("formulate").run()
+    at.selectbox(key="fs_example").select("min_cost_flow").run()
+    next(b for b in at.button if b.label.startswith("Use the catalogue")).click().run()
+    no_exceptions(at)
+    charts = [c for c in at.get("plotly_chart")]
+    assert any("Network: flow" in c.proto.spec for c in charts)
+    at.selectbox(key="fs_example").select("scheduling_job_shop").run()
+    next(b for b in at.button if b.label.startswith("Use the catalogue")).click().run()
+    no_exceptions(at)
+    assert any("Schedule: start" in c.proto.spec for c in at.get("plotly_chart"))
 
 
 def test_editor_rejects_bad_options():
@@ -133,6 +200,27 @@ def test_runs_and_benchmarks_pages_read_a_store(tmp_path):
     bench = page("benchmarks").run()
     no_exceptions(bench)
     assert bench.selectbox(key="bench_suite").value == "catalog"
+    assert bench.multiselect(key="bench_agents").value == ["orthought"]
+    bench.radio(key="bench_pipeline").set_value("formulate")  # in the form: sent on Launch
+    next(
+        b for b in bench.button if b.label == "Launch"
+    ).click().run()  # the form's Launch: no LLM endpoint configured
+    no_exceptions(bench)
+    assert "No LLM endpoint" in bench.error[0].value
+    assert "bench_launch" not in bench.session_state
+
+
+def test_bench_command_formulate_keeps_the_key_off_the_command_line(tmp_path):
+    from app.components.bench_launch import bench_command
+
+    cmd = bench_command(suite="catalog", backends=["highs"], workers=1, time_limit=5,
+                        store=tmp_path / "r.db", name="n", pipeline="formulate",
+                        agents=["orthought", "llmopt"],
+                        llm={"base_url": "http://x/v1", "model": "m", "api_key": "sk-1"})  # fmt: skip
+    assert cmd[cmd.index("--pipeline") + 1] == "formulate"
+    assert cmd[cmd.index("--agent") + 1] == "orthought,llmopt"
+    assert "base_url=http://x/v1" in cmd and "model=m" in cmd
+    assert not any("sk-1" in c for c in cmd)
 
 
 def test_settings_connection_test_success_and_failure(llm_stub):

@@ -242,3 +242,45 @@ def test_penalty_runs_on_cuda():
     res = workbench.solve(IR_MODELS["shen_chen_toy_1d"](), backend="bilevel_penalty",
                           device="cuda", seed=0)  # fmt: skip
     assert res.value("x") == pytest.approx(1.21514548, abs=1e-3)
+
+
+# ------------------------------------------------------------------ data hyper-cleaning
+def _hypercleaning(device: str = "cpu", seed: int = 0):
+    from problems.bilevel.hypercleaning import hypercleaning_problem, make_hypercleaning_data
+    from solvers.bilevel.api import solve_bilevel
+
+    data = make_hypercleaning_data(n_train=150, n_val=100, n_features=5, corruption=0.4,
+                                   seed=3, device=device)  # fmt: skip
+    spec = hypercleaning_problem(data, variant="single_loop", single_loop_inner_steps=5,
+                                 momentum=0.5, outer_iters=15, outer_lr=30.0)  # fmt: skip
+    res = solve_bilevel(**spec, method="kwon", batch_size=50, seed=seed)
+    return data, res
+
+
+def test_hypercleaning_beats_the_unweighted_classifier_and_is_seeded():
+    from problems.bilevel.hypercleaning import accuracy, cleaning_report, train_weighted
+
+    data, res = _hypercleaning()
+    assert int(data.corrupted.sum()) == 60
+    base = accuracy(data, train_weighted(data))
+    w = torch.tensor(list(res.values["y"].values()), dtype=torch.float64)
+    x = torch.tensor(list(res.values["x"].values()), dtype=torch.float64)
+    cleaned = accuracy(data, w)
+    assert cleaned > base + 0.05, (cleaned, base)
+    rep = cleaning_report(data, x)
+    assert rep["corrupted_down"] > 0.5
+    _, again = _hypercleaning()
+    assert again.values == res.values and again.history[-1][1:] == res.history[-1][1:]
+
+
+@pytest.mark.gpu
+def test_hypercleaning_runs_on_cuda():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from problems.bilevel.hypercleaning import accuracy, train_weighted
+
+    data, res = _hypercleaning("cuda")
+    assert data.x_train.device.type == "cuda" and data.corrupted.device.type == "cuda"
+    base = accuracy(data, train_weighted(data))
+    w = torch.tensor(list(res.values["y"].values()), dtype=torch.float64, device="cuda")
+    assert accuracy(data, w) > base

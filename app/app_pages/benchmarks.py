@@ -13,6 +13,20 @@ from app.components.runs_view import charts, open_store, runs_frame, summary_met
 
 
 @st.cache_data(show_spinner=False)
+def agents() -> list[str]:
+    """Registered agent names."""
+    from workbench.formulation import agent_names
+
+    return agent_names()
+
+
+def _cancel_batch() -> None:
+    job = st.session_state.get("bench_launch")
+    if job is not None and job.running:
+        job.cancel()
+
+
+@st.cache_data(show_spinner=False)
 def suites() -> list[str]:
     """Suites whose dataset is registered (the ``nl`` suite needs a dataset name: left out)."""
     from workbench.cli.bench import SUITES
@@ -38,15 +52,29 @@ with st.form("bench_form"):
                                   key="bench_workers"))  # fmt: skip
     limit_s = float(c4.number_input("Time limit (s)", 0.1, 3600.0, 10.0, key="bench_time"))
     n_items = int(c5.number_input("Items (0 = all)", 0, 10_000, 6, key="bench_items"))
+    c6, c7 = st.columns(2)
+    pipeline = c6.radio("Pipeline", ["solve", "formulate"], horizontal=True, key="bench_pipeline",
+                        help="solve: the reference models; formulate: an agent writes each model "
+                        "from the text, with the LLM endpoint from Settings.")  # fmt: skip
+    agent_list = [a for a in ("orthought", "llmopt") if a in agents()] or agents()[:1]
+    chosen_agents = c7.multiselect("Agents (formulate)", agents(), default=agent_list[:1],
+                                   key="bench_agents")  # fmt: skip
     submitted = st.form_submit_button("Launch", type="primary")
 
 if submitted:
+    choice = state.llm_choice()
     if not chosen:
         st.error("Pick at least one backend.")
+    elif pipeline == "formulate" and not chosen_agents:
+        st.error("Pick at least one agent for the formulate pipeline.")
+    elif pipeline == "formulate" and not choice.ok:
+        st.error(choice.problem or "No LLM endpoint is configured.")
     else:
+        llm = {"base_url": choice.base_url or "", "model": choice.model or ""}
         st.session_state["bench_launch"] = launch(
             path, suite=suite, backends=chosen, workers=workers, time_limit=limit_s,
-            limit=n_items or None,
+            limit=n_items or None, pipeline=pipeline, agents=chosen_agents, llm=llm,
+            api_key=st.session_state.get(state.K_KEY) or None,
         )  # fmt: skip
 
 job = st.session_state.get("bench_launch")
@@ -71,11 +99,18 @@ if job is not None:
         pct = done / total
         st.progress(pct, text=f"{run['id']}: {done}/{total} items ({100 * pct:.0f}%)")
         st.session_state["bench_last_run"] = run["id"]
+        if running:
+            st.button("Cancel batch", key="bench_cancel", on_click=_cancel_batch,
+                      icon=":material/cancel:")  # fmt: skip
+        elif job.cancelled or run.get("status") in ("interrupted", "running"):
+            st.warning(f"Run {run['id']} was interrupted ({run.get('status')}); "
+                       f"{done} of {total} items are done. Resume it with:")  # fmt: skip
+            st.code(f"workbench bench --resume {run['id']} --store {path}", language="bash")
         if not running and active:
             st.rerun(scope="app")  # stop polling; the page below shows the results
 
     progress_panel()
-    if not active and job.proc.returncode not in (0, None):
+    if not active and job.proc.returncode not in (0, None) and not job.cancelled:
         st.error(f"The batch exited with status {job.proc.returncode}.")
         st.code(job.log_tail(), language="text")
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import pickle
+import time
 from typing import Any
 
 import streamlit as st
 
 from app.components import state
+from app.components.backend_options import option_widgets, parse_options
 from app.components.model_io import check_yaml, read_upload
 from app.components.model_view import render_model
 from app.components.results import render_result, result_json
@@ -24,36 +27,6 @@ constraints:
   - name: min_bread
     expr: "bread >= 2"
 """
-
-
-def parse_options(text: str) -> dict[str, Any]:
-    """``key=value`` lines as backend options (numbers and true/false converted).
-
-    Raises
-    ------
-    ValueError
-        If a non-empty line has no ``=``.
-    """
-    out: dict[str, Any] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, raw = line.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"write options as key=value, one a line: {line!r}")
-        value: Any = raw.strip()
-        if value.lower() in ("true", "false"):
-            value = value.lower() == "true"
-        else:
-            for conv in (int, float):
-                try:
-                    value = conv(value)
-                    break
-                except ValueError:
-                    pass
-        out[key.strip()] = value
-    return out
 
 
 st.title("Model editor")
@@ -100,27 +73,89 @@ c1, c2 = st.columns(2)
 backends = state.backend_choices()
 backend = c1.selectbox("Backend", backends, index=state.backend_index(backends), key="ed_backend")
 limit = c2.number_input("Time limit (s)", 0.1, 3600.0, state.default_time_limit(), key="ed_limit")
-opts_text = st.text_area("Backend options (key=value, one a line)", key="ed_options", height=80,
-                         placeholder="presolve=off\nmip_rel_gap=0.01")  # fmt: skip
+with st.expander(f"Options for {backend}", expanded=False):
+    typed = option_widgets(backend)
+    opts_text = st.text_area("Other options (key=value, one a line)", key="ed_options", height=80,
+                             placeholder="mip_rel_gap=0.01\nmip_max_nodes=1000")  # fmt: skip
 
-if st.button("Solve", type="primary", disabled=target is None, key="ed_solve"):
+
+def _collect(job: Any) -> None:
+    """Move a finished job's outcome into the session state."""
+    res, err = job.outcome()
+    st.session_state.pop("ed_job", None)
+    if err is not None:
+        st.session_state.pop("ed_result", None)
+        st.session_state["ed_message"] = err
+    else:
+        st.session_state["ed_result"] = res
+        st.session_state["ed_result_model"] = st.session_state.pop("ed_job_model", None)
+        st.session_state.pop("ed_message", None)
+
+
+def _cancel() -> None:
+    job = st.session_state.pop("ed_job", None)
+    if job is not None:
+        job.cancel()
+        st.session_state["ed_message"] = (f"Cancelled the {job.backend} solve after "
+                                          f"{job.elapsed:.1f} s.")  # fmt: skip
+
+
+job = st.session_state.get("ed_job")
+if job is not None and job.done:
+    _collect(job)
+    job = None
+
+if st.button("Solve", type="primary", disabled=target is None or job is not None, key="ed_solve"):
     try:
-        options = parse_options(opts_text)
+        options = {**typed, **parse_options(opts_text)}
     except ValueError as e:
         st.error(str(e))
     else:
-        from workbench import solve
-        from workbench.errors import WorkbenchError
+        from app.components.solve_job import start_solve
 
-        with st.spinner(f"Solving with {backend}..."):
-            try:
-                res = solve(target, backend, time_limit=float(limit), **options)
-            except WorkbenchError as e:
-                st.session_state.pop("ed_result", None)
-                st.error(f"{type(e).__name__}: {e}")
-            else:
-                st.session_state["ed_result"] = res
-                st.session_state["ed_result_model"] = target
+        st.session_state.pop("ed_message", None)
+        try:
+            job = start_solve(target, backend, float(limit), options)
+        except (pickle.PicklingError, TypeError, AttributeError):  # cannot send it: solve here
+            from workbench import solve
+            from workbench.errors import WorkbenchError
+
+            with st.spinner(f"Solving with {backend}..."):
+                try:
+                    st.session_state["ed_result"] = solve(target, backend,
+                                                          time_limit=float(limit), **options)  # fmt: skip
+                    st.session_state["ed_result_model"] = target
+                except WorkbenchError as e:
+                    st.session_state.pop("ed_result", None)
+                    st.error(f"{type(e).__name__}: {e}")
+        else:
+            st.session_state["ed_job"] = job
+            st.session_state["ed_job_model"] = target
+            time.sleep(0.3)  # most small models finish at once: show them without a poll
+            if job.done:
+                _collect(job)
+                job = None
+
+if job is not None:
+
+    @st.fragment(run_every=0.4)
+    def _progress() -> None:
+        """Poll the solve: elapsed time against the limit, and a Cancel button."""
+        current = st.session_state.get("ed_job")
+        if current is None:
+            return
+        if current.done:
+            st.rerun(scope="app")
+        frac = min(1.0, current.elapsed / max(current.time_limit, 1e-9))
+        st.progress(frac, text=f"Solving with {current.backend}... {current.elapsed:.1f} s "
+                               f"of at most {current.time_limit:g} s")  # fmt: skip
+        st.button("Cancel", key="ed_cancel", on_click=_cancel, icon=":material/cancel:")
+
+    _progress()
+
+message = st.session_state.get("ed_message")
+if message:
+    (st.warning if message.startswith("Cancelled") else st.error)(message)
 
 result = st.session_state.get("ed_result")
 if result is not None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +24,15 @@ def bench_command(
     store: Path,
     name: str,
     limit: int | None = None,
+    pipeline: str = "solve",
+    agents: list[str] | None = None,
+    llm: dict[str, str] | None = None,
 ) -> list[str]:
     """The ``workbench bench`` command line (run with this Python).
+
+    With ``pipeline="formulate"`` the *agents* formulate each item's text and
+    *llm* (``base_url``, ``model``) become ``--llm-option``s; the API key is
+    never put on the command line (pass it in the environment).
 
     Returns
     -------
@@ -34,6 +44,11 @@ def bench_command(
            "--time-limit", f"{time_limit:g}", "--store", str(store), "--name", name, "--json"]  # fmt: skip
     if limit:
         cmd += ["--limit", str(limit)]
+    if pipeline == "formulate":
+        cmd += ["--pipeline", "formulate", "--agent", ",".join(agents or ["orthought"])]
+        for k, v in (llm or {}).items():
+            if v and k != "api_key":
+                cmd += ["--llm-option", f"{k}={v}"]
     return cmd
 
 
@@ -55,12 +70,36 @@ class Launch:
     proc: subprocess.Popen[bytes]
     log: Path
     cmd: list[str] = field(default_factory=list)
+    cancelled: bool = False
     _out: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def running(self) -> bool:
         """Whether the process is still alive."""
         return self.proc.poll() is None
+
+    def cancel(self, grace: float = 10.0) -> None:
+        """Interrupt the batch (SIGINT to its process group, as Ctrl-C would).
+
+        ``workbench bench`` then marks the run ``interrupted`` (resumable with
+        ``--resume``); after *grace* seconds the group is killed.
+        """
+        self.cancelled = True
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        except (ProcessLookupError, PermissionError):
+            self.proc.send_signal(signal.SIGINT)
+        end = time.monotonic() + grace
+        while self.proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+            self.proc.wait(timeout=10)
 
     def log_tail(self, n: int = 2000) -> str:
         """The last *n* characters of the process output."""
@@ -70,8 +109,10 @@ class Launch:
             return ""
 
 
-def launch(store: Path, **kwargs: Any) -> Launch:
+def launch(store: Path, *, api_key: str | None = None, **kwargs: Any) -> Launch:
     """Start a batch writing to *store*; keyword arguments as :func:`bench_command`.
+
+    *api_key* goes to the child's ``OPENAI_API_KEY`` only (never the command line).
 
     Returns
     -------
@@ -82,8 +123,11 @@ def launch(store: Path, **kwargs: Any) -> Launch:
     log = store.parent / f"{name}.log"
     cmd = bench_command(store=store, name=name, **kwargs)
     out = log.open("wb")
+    env = dict(os.environ)
+    if api_key:
+        env["OPENAI_API_KEY"] = api_key
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, env=env)  # fmt: skip
     return Launch(name, proc, log, cmd, out)
 
 

@@ -117,5 +117,9 @@ def render_result(result: Result, model: Model | None = None, *, key: str = "res
             st.dataframe(frame, hide_index=True)
     if len(result.history) > 1:
         _anytime_chart(result)
+    from app.components.plots import problem_figures
+
+    for kind, fig in problem_figures(result, model):
+        st.plotly_chart(fig, key=f"{key}_{kind}_plot")
     with st.expander("Solver log"):
         st.code(result.log or "(the backend wrote no log)", language="text")

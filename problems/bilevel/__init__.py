@@ -10,11 +10,12 @@ example, Candler–Townsley, a small 'tent' problem), are written here.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from problems.bilevel.models import IR_MODELS, LINEAR_CLASSICS
-from workbench.datasets import Problem, shared_data_dir
-from workbench.ir import model_from_dict
+
+if TYPE_CHECKING:  # the IR (pydantic) loads lazily: the torch-only paths need none of it
+    from workbench.datasets import Problem
 
 __all__ = ["load_bilevel", "toy_records"]
 
@@ -27,6 +28,8 @@ _TOY_OPTIMA = {
 
 def toy_records() -> list[dict[str, Any]]:
     """The records of ``bilevel/toy_bilevel_problems.json`` (empty when the folder is absent)."""
+    from workbench.datasets import shared_data_dir
+
     base = shared_data_dir()
     path = None if base is None else base / "bilevel" / "toy_bilevel_problems.json"
     if path is None or not path.is_file():
@@ -49,6 +52,9 @@ def load_bilevel(*, include_toys: bool = True) -> list[Problem]:
         ``meta`` holds ``kind`` (``toy`` or ``linear``), ``solution`` and, for
         toys, the shared record under ``record``.
     """
+    from workbench.datasets import Problem
+    from workbench.ir import model_from_dict
+
     out: list[Problem] = []
     for key, (build, opt, sol) in LINEAR_CLASSICS.items():
         out.append(Problem(id=key, title=build.__doc__ or key, model=model_from_dict(build()),

@@ -34,7 +34,8 @@ class MinibatchLoader:
     batch_size
         Rows per batch.
     generator
-        A ``torch.Generator`` (explicit randomness).
+        A ``torch.Generator`` (explicit randomness); the API makes it on the
+        data's device, so no permutation is drawn on the CPU for GPU data.
     """
 
     def __init__(self, tensors: Sequence[Any], batch_size: int, generator: Any) -> None:
@@ -46,7 +47,8 @@ class MinibatchLoader:
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         import torch
 
-        perm = torch.randperm(self.n, generator=self.gen).to(self.tensors[0].device)
+        dev = self.tensors[0].device
+        perm = torch.randperm(self.n, generator=self.gen, device=self.gen.device).to(dev)
         for s in range(0, self.n - self.batch_size + 1, self.batch_size):
             idx = perm[s : s + self.batch_size]
             yield tuple(t[idx] for t in self.tensors)
@@ -117,6 +119,8 @@ def solve_bilevel(
     lower_loader: Iterable[Any] | None = None,
     seed: int | None = None,
     device: str = "auto",
+    dtype: Any = None,
+    callback: Callable[[int, Any, Any], None] | None = None,
     options: PenaltyOptions | None = None,
     **extra: Any,
 ) -> Result:
@@ -141,7 +145,14 @@ def solve_bilevel(
     seed
         Seeds every random choice (random starts, minibatches).
     device
-        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.  x, y, the
+        data tensors (moved with ``.to``), the boxes and the random generator
+        all live there.
+    dtype
+        Torch dtype of x, y and the floating data (default ``torch.float64``).
+    callback
+        Called as ``callback(k, x, y)`` after each outer step (e.g. to record a
+        validation accuracy); it must not change x or y.
     options
         A :class:`PenaltyOptions`; or give its fields as keywords (``**extra``).
 
@@ -161,10 +172,13 @@ def solve_bilevel(
     t0 = time.perf_counter()
     opts = options or penalty_options(extra)
     dev = resolve_device(device)
-    x = torch.as_tensor(x0, dtype=torch.float64, device=dev).clone()
-    y = torch.as_tensor(y0, dtype=torch.float64, device=dev).clone()
-    gen = torch.Generator(device="cpu")
+    dt = dtype or torch.float64
+    x = torch.as_tensor(x0, dtype=dt, device=dev).clone()
+    y = torch.as_tensor(y0, dtype=dt, device=dev).clone()
+    gen = torch.Generator(device=x.device)
     gen.manual_seed(0 if seed is None else int(seed))
+    upper_data = _on_device(upper_data, x)
+    lower_data = _on_device(lower_data, x)
     data = upper_data is not None or lower_data is not None
     data = data or upper_loader is not None or lower_loader is not None
 
@@ -196,12 +210,24 @@ def solve_bilevel(
                           _loader(lower_data, lower_loader),
                           tuple(upper_data) if upper_data is not None else None,
                           tuple(lower_data) if lower_data is not None else None)  # fmt: skip
-    out = run(prob, make_method(opts), seed)
+    out = run(prob, make_method(opts), seed, callback)
     values = {
         "x": dict(enumerate(out.x.detach().cpu().reshape(-1).tolist())),
         "y": dict(enumerate(out.y.detach().cpu().reshape(-1).tolist())),
     }
     return to_result(opts.method, out, values, out.f, time.perf_counter() - t0)
+
+
+def _on_device(tensors: Sequence[Any] | None, like: Any) -> tuple[Any, ...] | None:
+    """The data tensors on *like*'s device (floating ones in its dtype)."""
+    if tensors is None:
+        return None
+    return tuple(
+        t.to(device=like.device, dtype=like.dtype)
+        if t.is_floating_point()
+        else t.to(device=like.device)
+        for t in tensors
+    )
 
 
 class _CallProjection(Projection):

@@ -20,6 +20,7 @@ minibatches when the problem has data loaders).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,8 +132,8 @@ def _random_starts(p: BilevelProblem, n: int, gen: Any) -> list[Any]:
     lb = getattr(p.project_x, "lb", None)
     ub = getattr(p.project_x, "ub", None)
     for _ in range(n - 1):
-        u = torch.rand(p.x0.shape, generator=gen, dtype=p.x0.dtype).to(p.x0.device)
-        noise = torch.randn(p.x0.shape, generator=gen, dtype=p.x0.dtype).to(p.x0.device)
+        u = torch.rand(p.x0.shape, generator=gen, dtype=p.x0.dtype, device=p.x0.device)
+        noise = torch.randn(p.x0.shape, generator=gen, dtype=p.x0.dtype, device=p.x0.device)
         if lb is not None and ub is not None:
             finite = torch.isfinite(lb) & torch.isfinite(ub)
             x = torch.where(finite, lb + u * (ub - lb), p.x0 + noise)
@@ -142,7 +143,12 @@ def _random_starts(p: BilevelProblem, n: int, gen: Any) -> list[Any]:
     return starts
 
 
-def _one(p: BilevelProblem, method: Method, x0: Any, t0: float) -> tuple[State, list[Any], bool]:
+Callback = Callable[[int, Any, Any], None]
+
+
+def _one(
+    p: BilevelProblem, method: Method, x0: Any, t0: float, callback: Callback | None = None
+) -> tuple[State, list[Any], bool]:
     o = method.opts
     y0 = p.project_y(p.y0, x0)
     s = State(x0, y0, y0.clone(), param=o.sigma0)
@@ -153,6 +159,8 @@ def _one(p: BilevelProblem, method: Method, x0: Any, t0: float) -> tuple[State, 
         f = p.value("f", s.x, s.y)
         gap = p.value("g", s.x, s.y) - p.value("g", s.x, s.z)
         hist.append((time.perf_counter() - t0, f, gap))
+        if callback is not None:
+            callback(s.k, s.x, s.y)
         if method.converged(s):
             done = True
             break
@@ -161,7 +169,9 @@ def _one(p: BilevelProblem, method: Method, x0: Any, t0: float) -> tuple[State, 
     return s, hist, done
 
 
-def run(p: BilevelProblem, method: Method, seed: int | None = None) -> Outcome:
+def run(
+    p: BilevelProblem, method: Method, seed: int | None = None, callback: Callback | None = None
+) -> Outcome:
     """Run *method* on *p* from ``opts.starts`` starts (the given x0 plus seeded random ones).
 
     Parameters
@@ -172,7 +182,9 @@ def run(p: BilevelProblem, method: Method, seed: int | None = None) -> Outcome:
         A :class:`Method` (Kwon, V-PBGD or BOME).
     seed
         Seeds the ``torch.Generator`` for the random starts; the same seed
-        gives identical iterates.
+        gives identical iterates (per device: the generator lives on x0's device).
+    callback
+        Called as ``callback(k, x, y)`` after each outer step of every start.
 
     Returns
     -------
@@ -181,7 +193,7 @@ def run(p: BilevelProblem, method: Method, seed: int | None = None) -> Outcome:
     """
     import torch
 
-    gen = torch.Generator(device="cpu")
+    gen = torch.Generator(device=p.x0.device)
     gen.manual_seed(0 if seed is None else int(seed))
     t0 = time.perf_counter()
     best: tuple[float, State, list[Any], bool] | None = None
@@ -189,7 +201,7 @@ def run(p: BilevelProblem, method: Method, seed: int | None = None) -> Outcome:
     iters = 0
     inner = 0
     for x0 in _random_starts(p, method.opts.starts, gen):
-        s, hist, done = _one(p, method, x0.detach(), t0)
+        s, hist, done = _one(p, method, x0.detach(), t0, callback)
         iters += s.k
         inner += s.inner_steps
         f = p.value("f", s.x, s.y)

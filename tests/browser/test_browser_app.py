@@ -62,7 +62,8 @@ def test_formulate_then_edit_and_resolve(page, app_url, stub):
     assert len(stub.chat_requests) > n_before
     page.locator(".katex").first.wait_for()  # the model, rendered as LaTeX
     metric(page, "24").wait_for()  # bread = 8: 3 * 8
-    assert page.locator('[data-testid="stDataFrame"]').count() >= 1  # the solution table
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()  # the solution table (waits)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
     page.get_by_role("heading", name="Model", exact=True).scroll_into_view_if_needed()
     shot(page, "02_formulate_solved")
 
@@ -136,3 +137,21 @@ def test_screenshots_exist():
     shots = sorted(p.name for p in (ROOT / "artifacts" / "screenshots").glob("*.png"))
     assert len(shots) >= 5, shots
     assert all(Path(ROOT / "artifacts" / "screenshots" / s).stat().st_size > 5000 for s in shots)
+
+
+def test_editor_solves_min_cost_flow_and_draws_the_network(page, app_url):
+    from workbench import dump_model
+    from workbench.datasets import get_dataset
+
+    model = next(p for p in get_dataset("catalog") if p.id == "min_cost_flow").model
+    page.goto(app_url + "/editor")
+    box = page.get_by_label("Model (YAML)")
+    box.fill(dump_model(model))
+    commit(box)
+    page.get_by_text("Valid model.").wait_for()
+    page.get_by_role("button", name="Solve", exact=True).click()
+    metric(page, "360").wait_for(timeout=60_000)
+    page.get_by_text("Network: flow").first.wait_for(timeout=30_000)
+    page.get_by_text("Network: flow").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    shot(page, "10_editor_network")

@@ -179,6 +179,10 @@ def solve(
         list[str] | None,
         typer.Option("--option", "-o", help="Backend option key=value (repeatable)."),
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write the anytime curve (plotly HTML) to this file."),
+    ] = None,
 ) -> None:
     """Solve MODEL and print the result (exit status 1 if the backend failed)."""
     options = parse_options(option or [])
@@ -189,6 +193,10 @@ def solve(
     result: Result = solve_model(
         target, backend=backend, time_limit=time_limit, seed=seed, **options
     )
+    if plot is not None:
+        from workbench.cli.plot import write_anytime_plot
+
+        write_anytime_plot(result, plot)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
     else:
