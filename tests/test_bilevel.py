@@ -284,3 +284,24 @@ def test_hypercleaning_runs_on_cuda():
     base = accuracy(data, train_weighted(data))
     w = torch.tensor(list(res.values["y"].values()), dtype=torch.float64, device="cuda")
     assert accuracy(data, w) > base
+
+
+def test_lvhba_objective_after_the_follower_polish():
+    """The penalty point y_σ is O(σ)-biased; the polished y makes F exact to 1e-3 at n=100."""
+    _record("aipod_lvhba_coupled_equality_toy")
+    res = _solve(IR_MODELS["aipod_lvhba_coupled_equality_toy"](n=100), inner_lr=0.5,
+                 outer_lr=0.1, sigma_every=10)  # fmt: skip
+    assert res.objective == pytest.approx(5.0, abs=1e-3)
+    raw = _solve(IR_MODELS["aipod_lvhba_coupled_equality_toy"](n=100), inner_lr=0.5,
+                 outer_lr=0.1, sigma_every=10, polish=False)  # fmt: skip
+    assert abs(raw.objective - 5.0) > 1e-3  # the bias the polish removes
+
+
+def test_inner_stop_test_every_k_steps_gives_the_same_point():
+    f, g = _bome_toy_callables()
+    a = solve_bilevel(f, g, [3.0], [0.0, 0.0], x_bounds=(-100.0, 100.0), inner_lr=0.5,
+                      outer_lr=0.5, device="cpu", seed=0)  # fmt: skip
+    b = solve_bilevel(f, g, [3.0], [0.0, 0.0], x_bounds=(-100.0, 100.0), inner_lr=0.5,
+                      outer_lr=0.5, device="cpu", seed=0, inner_check_every=7)  # fmt: skip
+    assert a.values["x"][0] == pytest.approx(b.values["x"][0], abs=1e-9)
+    assert a.objective == pytest.approx(b.objective, abs=1e-9)

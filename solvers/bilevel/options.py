@@ -62,6 +62,16 @@ class PenaltyOptions:
         Inner solves for y_σ and y*: at most ``inner_iters`` steps of projected
         gradient (``pgd``) or accelerated projected gradient with restarts
         (``apgd``), stopping when the step is below ``inner_tol``.
+    inner_check_every
+        The inner stop test syncs with the device only every this many steps
+        (the iterate is frozen on the device once the test holds); ``None``:
+        every step on the CPU, every 10 on an accelerator.
+    polish
+        After the run, solve the follower ``min_y g(x, y)`` at the returned x,
+        warm-started from the method's y (full batch; skipped in the stochastic
+        mode).  The penalty point y_σ is O(σ) off the follower's solution set,
+        which biases f(x, y_σ) by O(σ) per coordinate; the polished y is
+        follower-optimal, so the reported objective is f at a feasible point.
     single_loop_inner_steps, momentum
         Single-loop variant: inner steps per outer step and the momentum β of
         the x-direction estimate d ← β d + (1 − β) ∇ψ.
@@ -96,6 +106,8 @@ class PenaltyOptions:
     inner_lr: float = 0.1
     inner_tol: float = 1e-10
     inner_solver: InnerSolver = "apgd"
+    inner_check_every: int | None = None
+    polish: bool = True
     single_loop_inner_steps: int = 5
     momentum: float = 0.9
     batch_size: int | None = None
@@ -137,6 +149,10 @@ class PenaltyOptions:
         for name in ("sigma_every", "outer_iters", "inner_iters", "single_loop_inner_steps",
                      "starts", "projection_iters"):  # fmt: skip
             _nonneg_int(name, getattr(self, name), 1)
+        if self.inner_check_every is not None:
+            _nonneg_int("inner_check_every", self.inner_check_every, 1)
+        if not isinstance(self.polish, bool):
+            raise OptionsError(f"option 'polish' must be true or false, got {self.polish!r}")
         if self.batch_size is not None:
             _nonneg_int("batch_size", self.batch_size, 1)
         if self.time_limit is not None:

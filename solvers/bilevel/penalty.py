@@ -81,7 +81,11 @@ class Method:
     def __init__(self, opts: PenaltyOptions) -> None:
         self.opts = opts
         self.inner: InnerSolver = make_inner(
-            opts.inner_solver, opts.inner_lr, opts.inner_iters, opts.inner_tol
+            opts.inner_solver,
+            opts.inner_lr,
+            opts.inner_iters,
+            opts.inner_tol,
+            opts.inner_check_every,
         )
 
     def converged(self, s: State) -> bool:
@@ -169,6 +173,18 @@ def _one(
     return s, hist, done
 
 
+def _polish(p: BilevelProblem, method: Method, s: State) -> State:
+    """Replace y by the follower's solution at x, warm-started from y (full batch)."""
+    import dataclasses
+
+    batches = p.batches()
+    yp = method.inner.solve(p, s.x, s.y, 0.0, batches)
+    z = yp.y
+    if p.value("g", s.x, s.z) < p.value("g", s.x, z):
+        z = s.z
+    return dataclasses.replace(s, y=yp.y, z=z, inner_steps=s.inner_steps + yp.steps)
+
+
 def run(
     p: BilevelProblem, method: Method, seed: int | None = None, callback: Callback | None = None
 ) -> Outcome:
@@ -214,6 +230,11 @@ def run(
             break
     assert best is not None
     _, s, hist, done = best
+    if method.opts.polish and p.upper_loader is None and p.lower_loader is None:
+        s = _polish(p, method, s)
+        f = p.value("f", s.x, s.y)
+        gap = p.value("g", s.x, s.y) - p.value("g", s.x, s.z)
+        hist = [*hist, (time.perf_counter() - t0, f, gap)]
     f = p.value("f", s.x, s.y)
     gap = p.value("g", s.x, s.y) - p.value("g", s.x, s.z)
     return Outcome(s.x, s.y, f, gap, s.param, iters, done, hist, p.oracle, inner, scores)
