@@ -10,6 +10,7 @@ from typing import Any
 
 from workbench.backends.base import SolveOptions
 from workbench.compile.linear_form import LinearForm
+from workbench.errors import OptionsError
 
 __all__ = ["HistoryRecorder", "compile_model", "finite", "relative_gap", "unknown_option"]
 
@@ -29,11 +30,11 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return abs(objective - bound) / max(1.0, abs(objective))
 
 
-def unknown_option(backend: str, name: str, known: Iterable[str]) -> ValueError:
-    """A ``ValueError`` naming an unknown option and the closest known ones."""
+def unknown_option(backend: str, name: str, known: Iterable[str]) -> OptionsError:
+    """An :class:`OptionsError` (a ``ValueError``) naming an unknown option and close known ones."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"unknown {backend} option {name!r}{hint}")
+    return OptionsError(f"unknown {backend} option {name!r}{hint}")
 
 
 class HistoryRecorder:

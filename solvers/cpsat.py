@@ -32,7 +32,7 @@ from solvers._linear import (
 )
 from workbench.backends.base import Availability, Capability, SolveOptions
 from workbench.compile.linear_form import LinearForm
-from workbench.errors import BackendUnavailableError, UnsupportedProblemError
+from workbench.errors import BackendUnavailableError, OptionsError, UnsupportedProblemError
 from workbench.result import Diagnostics, Result, Termination, Timings
 
 __all__ = ["STATUS_MAP", "CpSatBackend", "integer_scale", "status_map"]  # noqa: F822 (lazy)
@@ -160,7 +160,7 @@ def apply_options(solver: Any, options: SolveOptions) -> None:
         if name not in fields:
             raise unknown_option("CP-SAT", name, fields.keys())
         if name in ("log_search_progress", "log_to_stdout"):
-            raise ValueError(f"CP-SAT option {name!r} is managed by the backend (use verbose=)")
+            raise OptionsError(f"CP-SAT option {name!r} is managed by the backend (use verbose=)")
         v = value
         if fields[name].enum_type is not None:
             enum_cls = type(getattr(p, name))
@@ -168,13 +168,13 @@ def apply_options(solver: Any, options: SolveOptions) -> None:
                 v = enum_cls.__members__[value] if isinstance(value, str) else enum_cls(value)
             except (KeyError, ValueError, TypeError) as e:
                 allowed = ", ".join(enum_cls.__members__)
-                raise ValueError(
+                raise OptionsError(
                     f"CP-SAT option {name!r}: {value!r} is not one of {allowed}"
                 ) from e
         try:
             setattr(p, name, v)
         except (TypeError, ValueError, AttributeError) as e:
-            raise ValueError(f"CP-SAT option {name!r}: bad value {value!r}") from e
+            raise OptionsError(f"CP-SAT option {name!r}: bad value {value!r}") from e
 
 
 class CpSatBackend(LinearFormBackend):

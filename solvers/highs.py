@@ -38,7 +38,7 @@ from solvers._linear import (
 from workbench.backends.base import Availability, Capability, SolveOptions
 from workbench.compile.linear_form import LinearForm
 from workbench.compile.mps import load_into_highs
-from workbench.errors import BackendUnavailableError
+from workbench.errors import BackendUnavailableError, OptionsError
 from workbench.result import Diagnostics, Result, Termination, Timings
 
 __all__ = ["IIS_LIMIT", "STATUS_MAP", "HighsBackend", "status_map"]  # noqa: F822 (lazy)
@@ -129,7 +129,7 @@ def apply_options(h: Any, options: SolveOptions, lines: list[str] | None = None)
     known = _known_options(h)
     for name, value in {**common, **options.extra}.items():
         if name in _RESERVED:
-            raise ValueError(f"HiGHS option {name!r} is managed by the backend (use verbose=)")
+            raise OptionsError(f"HiGHS option {name!r} is managed by the backend (use verbose=)")
         status, _ = h.getOptionType(name)
         if status == ok:
             raise unknown_option("HiGHS", name, known)
@@ -137,10 +137,10 @@ def apply_options(h: Any, options: SolveOptions, lines: list[str] | None = None)
         try:
             status = h.setOptionValue(name, value)
         except (TypeError, RuntimeError) as e:
-            raise ValueError(f"HiGHS option {name!r}: bad value {value!r} ({e})") from e
+            raise OptionsError(f"HiGHS option {name!r}: bad value {value!r} ({e})") from e
         if status == ok:
             why = " ".join(ln.replace("ERROR:", "").strip() for ln in lines[before:])
-            raise ValueError(
+            raise OptionsError(
                 f"HiGHS option {name!r}: bad value {value!r}" + (f": {why}" if why else "")
             )
 
