@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from models import BAKERY_MODEL as GOOD
+from models import BAKERY_TEXT as TEXT
 
 import workbench
 from agents.llm import OpenAIClient, ScriptedLLM
@@ -12,23 +14,6 @@ from agents.llmopt import Llmopt
 from agents.orthought import OrThought
 from workbench.ir import model_to_dict
 from workbench.result import Termination
-
-TEXT = (
-    "A bakery makes bread and cake. Bread earns 3 dollars and cake 5 dollars per batch. "
-    "Each batch of bread needs 1 hour of oven time and each batch of cake needs 2 hours; "
-    "the oven is available for at most 8 hours. At least 2 batches of bread must be made. "
-    "How many batches of each should be made to maximise profit?"
-)
-GOOD = {
-    "name": "bakery",
-    "variables": {"bread": {"domain": "integer", "lb": 0}, "cake": {"domain": "integer", "lb": 0}},
-    "objective": {"sense": "max", "expr": "3 * bread + 5 * cake"},
-    "constraints": [
-        {"name": "oven", "expr": "bread + 2 * cake <= 8"},
-        {"name": "min_bread", "expr": "bread >= 2"},
-    ],
-}
-OPTIMUM = 23.0  # bread=2, cake=3 -> 6 + 15 (or bread=8 -> 24? no: 8 hours, bread=8 cake=0 -> 24)
 
 
 def reply(model: dict, note: str = "") -> str:

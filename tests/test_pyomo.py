@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from models import RANGE_LP, TINY_LP, TRANSPORT, UNBOUNDED
 
 import workbench
 from workbench.backends.base import SolveOptions
@@ -23,19 +24,6 @@ from solvers.pyomo_backend import (  # noqa: E402
 )
 from workbench.compile.pyomo_form import compile_pyomo  # noqa: E402
 
-TINY_LP = """
-name: tiny_lp
-variables:
-  x: {lb: 0, ub: 3}
-  y: {lb: 0}
-objective: {sense: max, expr: "3 * x + 2 * y"}
-constraints:
-  - name: capacity
-    expr: "x + y <= 4"
-  - name: labour
-    expr: "x + 3 * y <= 6"
-"""
-
 # min 2x + 3y: binding rows cover_a, cover_b; duals solve y1 + y2 = 2, y1 + 3 y2 = 3.
 DUAL_LP = """
 name: dual_lp
@@ -53,40 +41,7 @@ constraints:
 """
 
 # x + y = 3 and x - y <= 2 give x <= 2.5; min x + 2y = 6 - x -> 3.5 at (2.5, 0.5).
-RANGE_LP = """
-name: range_lp
-variables:
-  x: {lb: 0}
-  y: {lb: 0}
-objective: {sense: min, expr: "x + 2 * y"}
-constraints:
-  - name: total
-    expr: "x + y == 3"
-  - name: spread
-    expr: "1 <= x - y <= 2"
-"""
 
-TRANSPORT = """
-name: transport
-sets:
-  I: [plant_a, plant_b]
-  J: {range: [1, 4]}
-  A: {expr: "(i, j) for i in I for j in J if dist[i, j] <= 50"}
-params:
-  supply: {index: [I], values: {plant_a: 20, plant_b: 30}}
-  demand: {index: [J], values: [10, 10, 15, 10]}
-  dist:   {index: [I, J], values: [[10, 60, 20, 30], [40, 15, 35, 70]]}
-variables:
-  x: {index: [A], lb: 0}
-objective: {sense: min, expr: "sum(dist[i, j] * x[i, j] for (i, j) in A)"}
-constraints:
-  - name: supply_limit
-    for: "i in I"
-    expr: "sum(x[k, j] for (k, j) in A if k == i) <= supply[i]"
-  - name: meet_demand
-    for: "j in J"
-    expr: "sum(x[i, k] for (i, k) in A if k == j) >= demand[j]"
-"""
 
 # max 5a + 4b + 3c, integers in [0, 10]: optimum 13 at (2, 0, 1).
 KNAPSACK = """
@@ -138,17 +93,6 @@ objective: {sense: min, expr: "x"}
 constraints:
   - name: need
     expr: "x >= 2"
-"""
-
-UNBOUNDED = """
-name: unbounded
-variables:
-  x: {lb: 0}
-  y: {lb: 0}
-objective: {sense: max, expr: "x + y"}
-constraints:
-  - name: gap
-    expr: "x - y <= 2"
 """
 
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from models import RANGE_LP, UNBOUNDED
 
 import workbench
 from workbench.backends.base import SolveOptions
@@ -88,18 +89,6 @@ constraints:
 """
 
 # x + y = 3, 1 <= x - y <= 2: min x + 2y = 6 - x -> 3.5 at (2.5, 0.5).
-RANGE_LP = """
-name: range_lp
-variables:
-  x: {lb: 0}
-  y: {lb: 0}
-objective: {sense: min, expr: "x + 2 * y"}
-constraints:
-  - name: total
-    expr: "x + y == 3"
-  - name: spread
-    expr: "1 <= x - y <= 2"
-"""
 
 # Many local minima on [-6, 6]; from x = 5 the local solver stops near 5.63 (2.244),
 # the global minimum is at x = -0.512214 (-0.9731805, found by a fine grid).
@@ -126,17 +115,6 @@ objective: {sense: min, expr: "x + y"}
 constraints:
   - name: need
     expr: "x + y >= 3"
-"""
-
-UNBOUNDED = """
-name: unbounded
-variables:
-  x: {lb: 0}
-  y: {lb: 0}
-objective: {sense: max, expr: "x + y"}
-constraints:
-  - name: gap
-    expr: "x - y <= 2"
 """
 
 

@@ -104,14 +104,12 @@ def covers(capabilities: frozenset[Capability], cls: Classification) -> bool:
 
 
 def _convex(q: Any, sense: str) -> bool | None:
-    n = q.shape[0]
     idx = np.unique(q.nonzero()[0])
     if idx.size > 3000:
         return None
     dense = q[idx][:, idx].toarray()
     ev = np.linalg.eigvalsh(dense)
     tol = 1e-9 * max(1.0, float(np.abs(ev).max()) if ev.size else 1.0)
-    del n
     return bool(ev.min() >= -tol) if sense == "min" else bool(ev.max() <= tol)
 
 

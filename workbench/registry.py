@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
@@ -90,7 +89,3 @@ class LazyRegistry(Generic[T]):
     def loaded(self) -> dict[str, T]:
         """The objects loaded so far (used by tests of laziness)."""
         return dict(self._loaded)
-
-    def map(self, fn: Callable[[str, T], Any]) -> list[Any]:
-        """Apply *fn* to every (name, object), loading each."""
-        return [fn(n, self.load(n)) for n in self.names()]

@@ -15,7 +15,7 @@ import numpy as np
 
 from workbench.compile.builder import Builder
 from workbench.compile.context import Context
-from workbench.compile.plan import Col, PBin, PConst, Plan
+from workbench.compile.plan import Col, PConst, Plan
 from workbench.compile.sets import Interner
 from workbench.errors import ModelError
 from workbench.expr.nodes import Compare, Node
@@ -210,12 +210,9 @@ def _families(ctx: Context, cons: list[Constraint], prefix: str) -> list[RowFami
     seen: dict[str, str] = {}
     for k, con in enumerate(cons):
         where = f"{prefix}[{k}]"
-        name = (
-            con.name or f"c{k}"
-            if prefix == "constraints"
-            else con.name or f"{prefix.split('.')[0]}_c{k}"
-        )
-        if not name.replace("_", "a").isalnum() and not name.isidentifier():
+        default = f"c{k}" if prefix == "constraints" else f"{prefix.split('.')[0]}_c{k}"
+        name = con.name or default
+        if not name.replace("_", "a").isalnum():  # letters, digits and '_' (may start with a digit)
             raise ModelError(f"'{name}' is not a valid constraint name", f"{where}.name")
         if name in seen:
             raise ModelError(
@@ -279,10 +276,3 @@ def compile_structure(model: Model) -> CompiledModel:
             ctx, rb.uncertainty_set.constraints, "robust.uncertainty_set.constraints"
         )
     return cm
-
-
-def is_data(plan: Plan) -> bool:
-    """True if a plan holds no variable."""
-    return isinstance(plan, PConst) or (
-        isinstance(plan, PBin) and is_data(plan.left) and is_data(plan.right)
-    )
