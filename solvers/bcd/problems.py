@@ -20,6 +20,7 @@ from typing import Any, cast
 import numpy as np
 import scipy.sparse as sp
 
+from solvers.bcd.message_passing import offdiag_pattern
 from solvers.bcd.prox import Regulariser
 
 try:  # the in-place kernel behind ``csc_matrix @ vector`` (y += A x); private, so optional
@@ -509,8 +510,4 @@ class Quadratic(BcdProblem):
         return np.asarray(self.Q @ v)
 
     def graph(self) -> sp.csr_matrix:
-        g = self.Q.copy()
-        g.setdiag(0.0)
-        g.eliminate_zeros()
-        g.data[:] = 1.0
-        return sp.csr_matrix(g)
+        return offdiag_pattern(self.Q)
