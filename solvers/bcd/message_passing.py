@@ -31,6 +31,7 @@ __all__ = [
     "grow_forest",
     "is_forest",
     "offdiag_pattern",
+    "principal_submatrix",
     "two_coloring",
 ]
 
@@ -105,6 +106,31 @@ def forest_levels(
     return order, parent, depth
 
 
+def principal_submatrix(a: sp.csr_matrix, idx: np.ndarray) -> sp.csr_matrix:
+    """``a[idx][:, idx]`` of a square CSR matrix, with sorted indices, from its arrays.
+
+    *idx* holds distinct indices in any order (a permutation included); two
+    gathers instead of SciPy's two fancy-indexing passes.
+    """
+    n = a.shape[0]
+    idx = np.asarray(idx, dtype=np.int64)
+    k = idx.size
+    where = np.full(n, -1, dtype=np.int64)
+    where[idx] = np.arange(k)
+    starts = a.indptr[idx].astype(np.int64)
+    lens = a.indptr[idx + 1] - starts
+    ends = np.cumsum(lens)
+    pos = np.repeat(starts - ends + lens, lens) + np.arange(int(ends[-1]) if k else 0)
+    col = where[a.indices[pos]]
+    keep = col >= 0
+    rows = np.repeat(np.arange(k), lens)[keep]
+    indptr = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=k), out=indptr[1:])
+    out = sp.csr_matrix((a.data[pos[keep]], col[keep], indptr), shape=(k, k))
+    out.sort_indices()
+    return out
+
+
 class ForestSolver:
     """Factor a forest-structured symmetric positive definite matrix once; solve many times.
 
@@ -136,13 +162,13 @@ class ForestSolver:
             from scipy.sparse.linalg import splu
 
             perm = order[::-1].copy()  # leaves first: eliminating a leaf adds no fill
-            inv = np.empty(self.n, dtype=np.int64)
-            inv[perm] = np.arange(self.n)
-            hc = h.tocoo()
-            hp = sp.csc_matrix((hc.data, (inv[hc.row], inv[hc.col])), shape=h.shape)
             self.order = perm
-            self._lu = splu(hp, permc_spec="NATURAL", diag_pivot_thresh=0.0,
-                            options={"SymmetricMode": True})  # fmt: skip
+            # Relax/PanelSize 1: a forest has no supernodes worth finding (factor ~40% faster)
+            hp = principal_submatrix(h, perm)  # symmetric: its CSR arrays are its CSC arrays
+            self._lu = splu(sp.csc_matrix((hp.data, hp.indices, hp.indptr), shape=hp.shape),
+                            permc_spec="NATURAL",
+                            diag_pivot_thresh=0.0,
+                            options={"SymmetricMode": True, "Relax": 1, "PanelSize": 1})  # fmt: skip
             self.solve_ordered = self._lu.solve
             return
         self.order = np.arange(self.n)
@@ -276,8 +302,13 @@ def forest_cover(graph: sp.spmatrix, order: np.ndarray | None = None) -> list[np
     """
     g = _pattern(graph)
     n = g.shape[0]
-    indptr, indices = g.indptr.tolist(), g.indices.tolist()
-    base = (np.arange(n) if order is None else np.asarray(order)).tolist()
+    base = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    rank[base] = np.arange(n)
+    rows = np.repeat(np.arange(n), np.diff(g.indptr))
+    # within one greedy pass only nodes met earlier can be taken: the loop needs only
+    # each node's earlier neighbours that are still left (about half the arcs)
+    earlier = rank[g.indices] < rank[rows]
     left = np.ones(n, dtype=bool)
     blocks: list[np.ndarray] = []
     while left.any():
@@ -287,7 +318,12 @@ def forest_cover(graph: sp.spmatrix, order: np.ndarray | None = None) -> list[np
         if sub.nnz // 2 == rest.size - int(ncomp):
             blocks.append(rest.astype(np.int64))
             break
-        blk = np.sort(np.asarray(_grow(indptr, indices, base, n, left.tolist()), dtype=np.int64))
+        arcs = earlier & left[g.indices]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows[arcs], minlength=n), out=indptr[1:])
+        cand = base[left[base]]
+        grown = _grow(indptr.tolist(), g.indices[arcs].tolist(), cand.tolist(), n, None)
+        blk = np.sort(np.asarray(grown, dtype=np.int64))
         blocks.append(blk)
         left[blk] = False
     return blocks
