@@ -20,6 +20,7 @@ import csv
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import workbench
 from problems.robust import iter_knapsack_instances, knapsack_model
@@ -43,14 +44,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--certify-rounds",
         type=int,
-        default=3,
-        help="exact scenario-master rounds after ML-CCG (0: the plain Neur2RO x)",
+        default=None,
+        help="exact scenario-master rounds after ML-CCG (0: the plain Neur2RO x; "
+        "default: the backend's)",
     )
+    ap.add_argument("--certify-time", type=float, default=None,
+                    help="seconds of exact polishing (default: the backend's)")  # fmt: skip
     ap.add_argument("--model-path", default=None, help="a model file instead of the shipped one")
     args = ap.parse_args(argv)
-    extra = {} if args.model_path is None else {"model_path": args.model_path}
+    extra: dict[str, Any] = {} if args.model_path is None else {"model_path": args.model_path}
+    if args.certify_rounds is not None:
+        extra["certify_rounds"] = args.certify_rounds
+    if args.certify_time is not None:
+        extra["certify_time_limit"] = args.certify_time
 
     root = shared_data_dir()
+    if root is None:
+        raise SystemExit("no shared data directory: set WORKBENCH_DATA to the datasets folder")
     bp = _csv(root / KP / "ResultsForBranchAndPrice_ArslanDetienne.csv", "File name")
     pub = _csv(root / KP / "neur2ro_iclr24_kp_results.csv", "instance")
     cells: dict[tuple[str, int], int] = {}
@@ -63,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         model = knapsack_model(inst)
         t0 = time.perf_counter()
         r = workbench.solve(model, backend="neur2ro", seed=args.seed, time_limit=args.time_limit,
-                            certify_rounds=args.certify_rounds, **extra)  # fmt: skip
+                            **extra)  # fmt: skip
         dt = time.perf_counter() - t0
         best = float(bp[inst.name]["Best primal bound"])
         ours = -r.objective if r.objective is not None else float("nan")

@@ -53,6 +53,9 @@ def test_options_reject_unknown_and_non_relu():
     with pytest.raises(OptionsError, match="embedding"):
         neur2ro_options({"embedding": "omlt"})
     assert neur2ro_options({"phi_hidden": 8}).phi_hidden == (8,)
+    with pytest.raises(OptionsError, match="polish_radius"):
+        neur2ro_options({"polish_radius": 0})
+    assert neur2ro_options({"polish_patience": 2}).polish_patience == 2
 
 
 def test_status_tables_are_exhaustive():
@@ -279,3 +282,83 @@ def test_targeted_sampling_is_feasible_aimed_and_reproducible():
     np.testing.assert_array_equal(d1.labels, d2.labels)
     with pytest.raises(ValueError, match="strategy"):
         generate([m], samples_per_instance=2, seed=0, workers=1, strategy="bogus")
+
+
+# ---------------------------------------------------------------------------
+# exact 1-D piecewise-linear embedding and local-branching polishing
+
+
+def test_pwl_breakpoints_are_exact_on_a_fine_grid():
+    from solvers.neur2ro.embed import pwl_breakpoints
+    from solvers.neur2ro.network import relu_mlp
+
+    rng = np.random.default_rng(5)
+    layers = [(rng.standard_normal((12, 3)), rng.standard_normal(12)),
+              (rng.standard_normal((5, 12)), rng.standard_normal(5))]  # fmt: skip
+    s = rng.standard_normal(2)
+    pts, vals = pwl_breakpoints(layers, s, -1.5, 2.0)
+    assert pts[0] == -1.5 and pts[-1] == 2.0 and np.all(np.diff(pts) > 0)
+    t = np.linspace(-1.5, 2.0, 4001)
+    exact = relu_mlp(layers, np.column_stack([t, np.tile(s, (t.size, 1))]))
+    interp = np.column_stack([np.interp(t, pts, vals[:, k]) for k in range(vals.shape[1])])
+    assert np.max(np.abs(exact - interp)) <= 1e-8 * (1 + np.max(np.abs(exact)))
+
+
+def test_pwl_item_sum_needs_fewer_binaries_and_completes_exactly(trained):
+    from solvers.neur2ro.embed import MilpBuilder
+    from solvers.neur2ro.network import relu_mlp
+
+    _, split, f, net, _, _ = trained
+    rng = np.random.default_rng(6)
+    n = f.n_items
+    layers = [(rng.standard_normal((10, 1 + net.static(f).shape[1])), rng.standard_normal(10)),
+              (rng.standard_normal((4, 10)), rng.standard_normal(4))]  # fmt: skip
+    sums = {}
+    for loose in (None, 50.0):
+        b = MilpBuilder(loose_m=loose)
+        z = b.add_cols(np.zeros(n), np.ones(n), False)
+        pooled = b.item_sum(layers, b.var_aff(z, np.zeros(n), np.ones(n)), n, 1, net.static(f),
+                            binary_shortcut=False)  # fmt: skip
+        t = rng.random(n)
+        v = b.complete(z, t)
+        _, A, rlo, rhi, clb, cub, _ = b.assemble()
+        act = A @ v
+        assert np.all(act >= rlo - 1e-7) and np.all(act <= rhi + 1e-7)
+        assert np.all(v >= clb - 1e-9) and np.all(v <= cub + 1e-9)
+        want = relu_mlp(layers, np.column_stack([t, net.static(f)])).sum(axis=0)
+        got = np.asarray(pooled.pad(b.n) @ v).ravel() + pooled.c
+        assert got == pytest.approx(want, rel=1e-7, abs=1e-7)
+        assert np.all(pooled.lo <= want + 1e-9) and np.all(want <= pooled.hi + 1e-9)
+        sums[loose] = b.binaries
+    assert sums[None] < sums[50.0]
+
+
+def test_local_branching_row_limits_flips():
+    from solvers.neur2ro.certify import local_branching_row
+
+    split = RobustSplit(compile_structure(knapsack_model(_instance(6))))
+    center = np.array([1, 0, 1, 1, 0, 0], dtype=float)
+    row, hi = local_branching_row(split, center, 2)
+    flips = lambda x: float((row @ x)[0])  # noqa: E731
+    assert flips(center) <= hi and flips(1 - center) > hi
+    two = center.copy()
+    two[[0, 1]] = 1 - two[[0, 1]]
+    three = two.copy()
+    three[2] = 0
+    assert flips(two) <= hi < flips(three)
+
+
+def test_polishing_never_loses_to_the_learned_x_and_is_reproducible(trained, tmp_path):
+    import workbench
+    from solvers.neur2ro import store
+
+    m, _, _, net, _, _ = trained
+    path = store.save_model(net, tmp_path / "tiny.npz", family=store.family_key(m))
+    opts = {"model_path": str(path), "certify_time_limit": 20.0}
+    runs = [workbench.solve(m, backend="neur2ro", seed=0, time_limit=60, **opts) for _ in (0, 1)]
+    r = runs[0]
+    ex = r.diagnostics.extra
+    assert ex["exact_eval"] and r.objective <= ex["ml_objective"] + 1e-9
+    assert r.bound is not None and r.bound <= r.objective + 1e-6
+    assert ex["certify_message"]  # says why polishing stopped
+    assert runs[1].objective == r.objective and runs[1].values == r.values

@@ -239,8 +239,18 @@ class Neur2roBackend:
         deadline: float | None,
         seed: int,
     ) -> tuple[np.ndarray, _Eval, float | None, dict[str, Any]]:
-        """Exact scenario master rounds (:mod:`solvers.neur2ro.certify`): bound, maybe a better x."""
-        from solvers.neur2ro.certify import scenario_master
+        """Exact polishing: the scenario master's bound, then local-branching rounds.
+
+        Round one solves the exact scenario master (:mod:`solvers.neur2ro.certify`)
+        over every scenario found: a valid bound.  Each later round solves it
+        restricted to the first stages within ``polish_radius`` flips of the
+        incumbent (local branching), evaluates that ``x`` exactly, keeps it when
+        better (the neighbourhood moves with it) and adds its worst scenario.
+        When the restricted master cannot beat the incumbent, the radius grows
+        by one.  All rounds share ``certify_time_limit``; polishing stops after
+        ``polish_patience`` rounds in a row without a better ``x``.
+        """
+        from solvers.neur2ro.certify import local_branching_row, scenario_master
 
         t0 = time.perf_counter()
         stop = t0 + opts.certify_time_limit
@@ -251,44 +261,74 @@ class Neur2roBackend:
         bound: float | None = None
         rounds = 0
         improved = 0
+        evaluations = 0
         message = ""
+        radius = opts.polish_radius
+        stale = 0
+        local = local_branching_row(split, x, radius) is not None
+
+        def met(value: float, b: float) -> bool:
+            return bool(abs(value - b) <= opts.gap_tol * max(1.0, abs(value)))
+
         for _ in range(opts.certify_rounds):
             left = stop - time.perf_counter()
             if left <= 0.05:
                 message = "certification time limit"
                 break
+            if stale >= opts.polish_patience:
+                message = f"no better first stage in {stale} rounds"
+                break
             rounds += 1
-            mb = scenario_master(split, scen, time_limit=left, seed=seed)
-            if mb.bound is None or mb.x is None:
+            if bound is not None:
+                stale += 1  # reset below when the round finds a better x
+            glob = bound is None or not local
+            tol = opts.gap_tol * max(1.0, abs(ev.objective))
+            cut = None if glob or not np.isfinite(ev.objective) else sign * ev.objective - tol
+            mb = scenario_master(split, scen, time_limit=left, seed=seed, start=x,
+                                 center=None if glob else x, radius=None if glob else radius,
+                                 cutoff=cut)  # fmt: skip
+            if mb.bound is None or (mb.x is None and cut is None):
                 message = mb.message
                 break
             lb = sign * mb.bound
-            bound = lb if bound is None else (max(bound, lb) if sign > 0 else min(bound, lb))
-            if (
-                ev.exact
-                and np.isfinite(ev.objective)
-                and abs(ev.objective - bound) <= opts.gap_tol * max(1.0, abs(ev.objective))
-            ):
-                break
+            if glob:
+                bound = lb if bound is None else (max(bound, lb) if sign > 0 else min(bound, lb))
+                if ev.exact and np.isfinite(ev.objective) and met(ev.objective, bound):
+                    message = "the bound meets the incumbent"
+                    break
+            if mb.x is None or sign * lb >= sign * ev.objective - tol:
+                # no better x in the neighbourhood (over these scenarios): widen it
+                if not local or radius >= split.nx:
+                    message = "no better first stage in reach"
+                    break
+                radius += 1
+                continue
             left = stop - time.perf_counter()
             if left <= 0.05:
                 message = "certification time limit"
                 break
-            ev2 = Neur2roBackend._exact(rs, split, mb.x, left, seed)
+            ev2 = Neur2roBackend._exact(rs, split, mb.x, left, seed)  # mb.x is set here
+            evaluations += 1
             if ev2.scenario is None:
                 message = "the master's x has no worst scenario (it breaks a first-stage row)"
                 break
-            if sign * ev2.objective < sign * ev.objective - 1e-9:
+            if ev2.exact and sign * ev2.objective < sign * ev.objective - 1e-9:
                 x, ev = mb.x, ev2
                 improved += 1
+                stale = 0
             if any(np.allclose(ev2.scenario, s, atol=1e-7) for s in scen):
-                message = "the master's worst case is already a scenario"
-                break
+                if not local or radius >= split.nx:
+                    message = "the master's worst case is already a scenario"
+                    break
+                radius += 1
+                continue
             scen.append(ev2.scenario)
         info = {
             "certify_rounds": rounds,
             "certify_improved": improved,
+            "certify_evaluations": evaluations,
             "certify_bound": bound,
+            "certify_radius": radius if local else None,
             "certify_time_s": time.perf_counter() - t0,
             "certify_message": message,
         }

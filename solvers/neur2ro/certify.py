@@ -9,9 +9,11 @@ lower bound* on the robust optimum through the exact scenario master::
 
 (one copy of the recourse per scenario, no network).  When it meets the exact
 worst case of an evaluated ``x``, that ``x`` is proven optimal.  When it does
-not, a few exact polishing rounds evaluate the master's ``x`` and add its
-worst scenario (column-and-constraint generation warm-started with the
-learned scenarios).  A master with a product of a first-stage and a
+not, exact polishing rounds evaluate the master's ``x`` and add its worst
+scenario (column-and-constraint generation warm-started with the learned
+scenarios); after the first round the master is restricted to a
+local-branching neighbourhood of the incumbent (:func:`local_branching_row`),
+where few scenarios already describe the worst case well.  A master with a product of a first-stage and a
 second-stage variable (or of two first-stage variables) is not linear, so no
 certificate is attempted there.
 """
@@ -23,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.neur2ro.milp import solve_milp
+from solvers.neur2ro.milp import MilpStatus, solve_milp
 from solvers.neur2ro.recourse import _X, RobustSplit
 
-__all__ = ["MasterBound", "scenario_master"]
+__all__ = ["MasterBound", "local_branching_row", "scenario_master"]
 
 
 @dataclass
@@ -74,6 +76,22 @@ def _linear_in_x(
     return Dx, const, part.y_matrix(v, split.ny)
 
 
+def local_branching_row(
+    split: RobustSplit, center: np.ndarray, radius: int
+) -> tuple[sp.csr_matrix, float] | None:
+    """``sum_{c_j=1} (1 - x_j) + sum_{c_j=0} x_j <= radius`` over the binary first-stage columns.
+
+    Returns ``(row over x, upper side)``, or ``None`` when ``x`` has no binary column.
+    """
+    binary = split.x_integer & (split.x_lb == 0) & (split.x_ub == 1)
+    j = np.flatnonzero(binary)
+    if j.size == 0:
+        return None
+    on = np.round(np.asarray(center, dtype=float)[j]) >= 0.5
+    row = sp.csr_matrix((np.where(on, -1.0, 1.0), (np.zeros(j.size, int), j)), shape=(1, split.nx))
+    return row, float(radius - on.sum())
+
+
 def scenario_master(
     split: RobustSplit,
     scenarios: list[np.ndarray],
@@ -81,8 +99,18 @@ def scenario_master(
     time_limit: float | None,
     mip_rel_gap: float = 1e-6,
     seed: int = 0,
+    center: np.ndarray | None = None,
+    radius: int | None = None,
+    start: np.ndarray | None = None,
+    cutoff: float | None = None,
 ) -> MasterBound:
     """Solve the exact scenario master (see the module doc) over *scenarios*.
+
+    With *center* and *radius* (local branching), only first stages whose binary
+    columns differ from *center* in at most *radius* places are searched; the
+    bound is then a bound over that neighbourhood only.  *start* (a first stage)
+    warm-starts HiGHS.  With *cutoff* (minimised sense) only points below it are
+    searched: when there is none, the result has ``bound=cutoff`` and ``x=None``.
 
     Returns
     -------
@@ -125,9 +153,21 @@ def scenario_master(
     lb = np.concatenate([split.x_lb, [-np.inf], np.tile(ylb, K)])
     ub = np.concatenate([split.x_ub, [np.inf], np.tile(yub, K)])
     integ = np.concatenate([split.x_integer, [False], np.tile(split.integ[split.y_cols], K)])
-    out = solve_milp(c, A, np.concatenate(los), np.concatenate(his), lb, ub, integ,
-                     offset=split.fs_const, time_limit=time_limit, mip_rel_gap=mip_rel_gap,
-                     seed=seed)  # fmt: skip
+    rlo, rhi = np.concatenate(los), np.concatenate(his)
+    if center is not None and radius is not None:
+        lb_row = local_branching_row(split, center, radius)
+        if lb_row is not None:
+            row, hi = lb_row
+            A = sp.vstack([A, sp.hstack([row, sp.csr_matrix((1, A.shape[1] - nx))])], format="csr")
+            rlo, rhi = np.append(rlo, -np.inf), np.append(rhi, hi)
+    mip_start = None
+    if start is not None:
+        mip_start = (np.arange(nx), np.asarray(start, dtype=float))
+    out = solve_milp(c, A, rlo, rhi, lb, ub, integ, offset=split.fs_const, time_limit=time_limit,
+                     mip_rel_gap=mip_rel_gap, seed=seed, start=mip_start,
+                     cutoff=cutoff)  # fmt: skip
+    if cutoff is not None and out.status is MilpStatus.INFEASIBLE:
+        return MasterBound(float(cutoff), None, True, "nothing below the cut-off")
     if out.bound is None or out.x is None:
         return MasterBound(None, None, False, f"scenario master: {out.native}")
     x = out.x[:nx]

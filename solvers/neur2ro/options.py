@@ -67,6 +67,12 @@ class Neur2roOptions:
         Needs ``exact_eval``.
     certify_time_limit
         Seconds for the certification in all (master solves and evaluations).
+    polish_radius
+        Local-branching radius of the polishing rounds (flips of binary first-stage
+        variables around the incumbent); it grows by one when a neighbourhood holds
+        nothing better.
+    polish_patience
+        Polishing stops after this many rounds in a row without a better first stage.
     """
 
     samples_per_instance: int = 1500
@@ -93,6 +99,8 @@ class Neur2roOptions:
     exact_eval: bool = True
     certify_rounds: int = 10
     certify_time_limit: float = 10.0
+    polish_radius: int = 2
+    polish_patience: int = 4
 
 
 def _int(name: str, v: Any, minimum: int) -> int:
@@ -139,6 +147,9 @@ def neur2ro_options(extra: dict[str, Any]) -> Neur2roOptions:
             v[k] = _int(k, v[k], 1)
     if "certify_rounds" in v:
         v["certify_rounds"] = _int("certify_rounds", v["certify_rounds"], 0)
+    for k in ("polish_radius", "polish_patience"):
+        if k in v:
+            v[k] = _int(k, v[k], 1)
     if "patience" in v:
         v["patience"] = _int("patience", v["patience"], 1)
     if v.get("workers") is not None:
