@@ -3,8 +3,10 @@
 Methods (``--methods``, comma-separated):
 
 - ``highs``: plain HiGHS (``workbench.solve(backend="highs")``);
-- ``balans-highs``: our Balans on HiGHS (``balans22`` preset, time splits scaled by budget/60);
-- ``balans-scip``: our Balans on SCIP (the same, ``mip_solver="scip"``);
+- ``balans-highs``: our Balans on HiGHS (its default preset ``balans22_highs``: ``balans22``
+  with a first solve to the third improving solution and adaptive neighbourhood sizes;
+  time splits scaled by budget/60);
+- ``balans-scip``: our Balans on SCIP (``mip_solver="scip"``, default preset ``balans22``);
 - ``scip``: plain SCIP (pyscipopt reads the file itself);
 - ``balans-pkg``: the ``balans`` package (the ``peers`` extra) on SCIP with its 2.2
   ``configs/default.json``, time limits scaled by budget/60, seed 1283 + seed.

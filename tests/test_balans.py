@@ -100,13 +100,17 @@ def test_generated_reaches_optimum(make) -> None:
 
 def test_same_seed_same_run() -> None:
     lf = independent_set(80, 0.1, seed=5)
-    kw = dict(time_limit=30, threads=1, max_iterations=12, **FAST)
+    # sub-MIP limits that never bind: a run is then a function of its seed alone
+    kw = dict(time_limit=120, threads=1, max_iterations=12,
+              **{**FAST, "time_iteration": 60.0, "time_local_branching": 60.0})  # fmt: skip
     a = workbench.solve(lf, backend="balans", seed=7, **kw)
     b = workbench.solve(lf, backend="balans", seed=7, **kw)
     assert a.diagnostics.message == b.diagnostics.message
     assert a.objective == b.objective
     assert [h[1:] for h in a.history] == [h[1:] for h in b.history]
-    assert a.iterations == 12
+    # 12 iterations, unless a neighbourhood grown to the whole MIP proved optimality first
+    assert a.iterations == b.iterations
+    assert a.iterations == 12 or (a.iterations < 12 and a.termination is Termination.OPTIMAL)
 
 
 def test_ijcai_preset_runs() -> None:

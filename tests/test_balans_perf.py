@@ -168,8 +168,11 @@ def test_first_solve_stops_at_the_first_solution_and_repairs_use_cutoff(
 ) -> None:
     made = _recording(monkeypatch)
     lf = knapsack(30, 2, seed=7)
+    # first_solution_limit=1 (the default on SCIP; HiGHS's default 3 may solve this small
+    # knapsack outright in the first solve, leaving no repairs to check)
     s = settings_from_options({"mip_solver": kind, "time_iteration": 0.3, "max_iterations": 6,
-                               "time_local_branching": 0.3, "time_crossover": 0.3})  # fmt: skip
+                               "time_local_branching": 0.3, "time_crossover": 0.3,
+                               "first_solution_limit": 1})  # fmt: skip
     run = run_balans(lf, s, time_limit=4.0, seed=1, threads=1)
     assert run.termination in (Termination.FEASIBLE, Termination.OPTIMAL)
     calls = made[0].calls
@@ -189,7 +192,8 @@ def test_first_solve_stops_at_the_first_solution_and_repairs_use_cutoff(
 def test_no_cutoff_when_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     made = _recording(monkeypatch)
     s = settings_from_options({"objective_cutoff": False, "sub_mip_gap": None,
-                               "time_iteration": 0.3, "max_iterations": 5})  # fmt: skip
+                               "time_iteration": 0.3, "max_iterations": 5,
+                               "first_solution_limit": 1})  # fmt: skip
     run_balans(knapsack(30, 2, seed=7), s, time_limit=4.0, seed=1, threads=1)
     repairs = [kw for what, kw in made[0].calls if what == "solve" and "gap" in kw]
     assert repairs and all(kw["cutoff"] is None and kw["gap"] is None for kw in repairs)

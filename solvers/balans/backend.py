@@ -2,7 +2,9 @@
 
 Options (``workbench.solve(..., backend="balans", **options)``) are listed
 in :data:`solvers.balans.settings.KNOWN_OPTIONS`; ``preset`` picks
-``"balans22"`` (default) or ``"ijcai25"``.  ``time_limit`` is the whole
+``"balans22"``, ``"balans22_highs"`` or ``"ijcai25"`` (default:
+``"balans22_highs"`` on HiGHS, ``"balans22"`` on SCIP; see
+:data:`solvers.balans.settings.PRESETS`).  ``time_limit`` is the whole
 budget (``default_budget`` when absent).
 
 Result conventions
@@ -134,7 +136,11 @@ class BalansBackend(LinearFormBackend):
                 warnings=list(lf.warnings),
                 native_status=run.native_status,
                 message=msg,
-                extra={"arm_counts": dict(run.arm_counts), "dropped_arms": list(run.dropped)},
+                extra={
+                    "arm_counts": dict(run.arm_counts),
+                    "dropped_arms": list(run.dropped),
+                    "size_factors": dict(run.size_factors),
+                },
             ),
             log="\n".join(run.notes),
             backend=self.name,

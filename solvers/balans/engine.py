@@ -67,6 +67,14 @@ class BalansRun:
         ALNS iterations.
     notes
         Log lines.
+    trace
+        One record per repair: ``t`` (seconds at its end), ``arm``, ``status`` (the
+        sub-MIP's :class:`SubStatus` value, or ``"skip"``), ``secs`` (destroy + repair),
+        ``before``/``after`` (the current objective, minimisation form), ``best``
+        (whether it gave a new incumbent) and ``size`` (the arm's size factor after
+        this iteration, see ``BalansSettings.adaptive_size``).
+    size_factors
+        The final size factor of each arm the adaptive-size extension resized.
     """
 
     termination: Termination
@@ -80,6 +88,8 @@ class BalansRun:
     iterations: int = 0
     notes: list[str] = field(default_factory=list)
     native_status: str = ""
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    size_factors: dict[str, float] = field(default_factory=dict)
 
 
 class BudgetStop:
@@ -320,22 +330,43 @@ def _alns(
     def wrap(op: DestroyOperator) -> Any:
         def destroy(state: BalansState, op_rng: np.random.Generator, **_: Any) -> BalansState:
             counts[op.name] += 1
+            pending.update(arm=op.name, start=time.perf_counter())
             return BalansState(state.x, state.obj, op.destroy(state.x, state.obj, op_rng, ctx))
 
         destroy.__name__ = op.name
         return destroy
 
+    pending: dict[str, Any] = {}
+
+    def log(status: str, before: float, after: float, best_before: float) -> None:
+        start = pending.get("start", time.perf_counter())
+        out.trace.append(
+            {
+                "t": round(run.now(), 3),
+                "arm": pending.get("arm", "?"),
+                "status": status,
+                "secs": round(time.perf_counter() - start, 3),
+                "before": before,
+                "after": after,
+                "best": run.best_obj < best_before,
+                "size": round(ctx.size_factor.get(pending.get("arm", ""), 1.0), 4),
+            }
+        )
+
     def repair(state: BalansState, op_rng: np.random.Generator, **_: Any) -> BalansState:
         nb = state.nbhd
         left = run.remaining()
+        best_before = run.best_obj
         if nb is None or nb.skip or left <= 0:
+            log("skip", state.obj, state.obj, best_before)
             return BalansState(state.x, state.obj)
         limit = settings.times.local_branching if nb.long else settings.times.iteration
         cut = cutoff_ok(nb)
         nb.apply(adapter)
+        given, t_sub = min(limit, left), time.perf_counter()
         try:
             res: SubResult = adapter.solve(
-                min(limit, left),
+                given,
                 start=state.x if nb.start_ok else None,
                 solution_limit=nb.solution_limit,
                 cutoff=state.obj if cut else None,
@@ -343,17 +374,36 @@ def _alns(
             )
         finally:
             adapter.undo()
+        timed_out = time.perf_counter() - t_sub >= 0.95 * given
         if res.x is None:
+            resize(res.status, improved=False, timed_out=timed_out)
+            log(res.status.value, state.obj, state.obj, best_before)
             if cut and res.status is SubStatus.INFEASIBLE and not nb.start_ok:
                 # the cutoff proved the neighbourhood holds nothing better: for the bandit
                 # this is the rejected worse point the uncut sub-MIP would have returned
                 return BalansState(state.x, math.inf)
             return BalansState(state.x, state.obj)
         x, obj = run.offer(res.x)
+        better = obj < state.obj - 1e-9 * max(1.0, abs(state.obj))
+        resize(res.status, improved=better, timed_out=timed_out)
+        log(res.status.value, state.obj, obj, best_before)
         if res.status is SubStatus.OPTIMAL and not nb.restricted:
             run.proven = True
             run.raise_bound(run.best_obj)
         return BalansState(x, obj)
+
+    by_name = {op.name: op for op in ops}
+
+    def resize(status: SubStatus, *, improved: bool, timed_out: bool) -> None:
+        """The adaptive-size extension: grow an exhausted neighbourhood (solved or proven
+        empty without improving), shrink one whose sub-MIP ran out of time without improving."""
+        op = by_name.get(pending.get("arm", ""))
+        if not settings.adaptive_size or op is None or not op.resizable or improved:
+            return
+        if status in (SubStatus.OPTIMAL, SubStatus.INFEASIBLE):
+            ctx.adapt(op.name, settings.size_step, base=op.delta)
+        elif timed_out:
+            ctx.adapt(op.name, 1.0 / settings.size_step, base=op.delta)
 
     def cutoff_ok(nb: Neighbourhood) -> bool:
         """Cut off at the current objective when a worse point could not be used anyway:
@@ -380,6 +430,7 @@ def _alns(
     stats = result.statistics
     out.iterations = int(sum(counts.values()))
     out.arm_counts = {op.name: int(counts.get(op.name, 0)) for op in ops}
+    out.size_factors = {k: round(v, 4) for k, v in ctx.size_factor.items()}
     out.outcomes = {k: [int(v) for v in c] for k, c in stats.destroy_operator_counts.items()}
     run.notes.append(
         f"ALNS: {out.iterations} iterations; arms chosen: "

@@ -75,6 +75,9 @@ class SearchContext:
     big_m
         The cost of Proximity's cutoff slack (the reference's ``big_m``);
         ``None`` makes the cutoff a hard row.
+    size_factor
+        Per arm name, a multiplier on the arm's destroy fraction δ (our
+        adaptive-neighbourhood extension, see :meth:`adapt`); absent means 1.
     """
 
     lf: LinearForm
@@ -84,6 +87,7 @@ class SearchContext:
     remaining: object = None
     fix_continuous: bool = False
     big_m: float | None = 1000.0
+    size_factor: dict[str, float] = field(default_factory=dict)
     discrete: np.ndarray = field(init=False)
     binary: np.ndarray = field(init=False)
     general: np.ndarray = field(init=False)
@@ -102,6 +106,21 @@ class SearchContext:
         return bool(
             {"discrete": self.discrete, "binary": self.binary, "general": self.general}[need].size
         )
+
+    def effective(self, name: str, delta: float) -> float:
+        """The destroy fraction arm *name* uses now: ``delta * size_factor``, in [0.01, 1]."""
+        return float(min(1.0, max(0.01, delta * self.size_factor.get(name, 1.0))))
+
+    def adapt(self, name: str, factor: float, *, base: float) -> float:
+        """Multiply arm *name*'s size factor by *factor* (our extension, not in the paper).
+
+        The factor is kept where the effective fraction ``base * size_factor``
+        stays in [0.01, 1]; returns the new effective fraction.
+        """
+        f = self.size_factor.get(name, 1.0) * factor
+        f = min(1.0 / base, max(0.01 / base, f))
+        self.size_factor[name] = f
+        return self.effective(name, base)
 
     def time_left(self) -> float:
         """Seconds left (infinite when no clock was given)."""
@@ -204,11 +223,18 @@ class DestroyOperator:
         instance has no such columns.
     needs_lp
         Reads the LP relaxation's solution: dropped when there is none.
+    resizable
+        Its neighbourhood size is ``delta`` scaled by ``ctx.size_factor`` (the
+        adaptive-size extension may grow or shrink it).
+    delta
+        The destroy fraction (Mutation, RINS, RENS, DINS, Local Branching).
     """
 
     name: str = "destroy"
     requires: ClassVar[Requirement] = "discrete"
     needs_lp: ClassVar[bool] = False
+    resizable: ClassVar[bool] = False
+    delta: float = 1.0
 
     def destroy(
         self, x: np.ndarray, objective: float, rng: np.random.Generator, ctx: SearchContext
@@ -223,13 +249,15 @@ class DestroyOperator:
 class Mutation(DestroyOperator):
     """Free a random fraction δ of the integer columns; fix the others."""
 
+    resizable: ClassVar[bool] = True
+
     def __init__(self, delta: float) -> None:
         self.delta = _delta("Mutation", delta)
         self.name = f"mutation_{round(self.delta * 100):02d}"
 
     def destroy(self, x, objective, rng, ctx):  # noqa: D102
         pool = ctx.discrete
-        free = _sample(rng, pool, int(self.delta * pool.size))
+        free = _sample(rng, pool, int(ctx.effective(self.name, self.delta) * pool.size))
         if free.size == 0:
             return Neighbourhood(skip=True)
         return _fix_rest(x, pool, free, ctx)
@@ -239,6 +267,7 @@ class Rins(DestroyOperator):
     """Fix integer columns where incumbent and LP agree; free a fraction δ of the others."""
 
     needs_lp: ClassVar[bool] = True
+    resizable: ClassVar[bool] = True
 
     def __init__(self, delta: float) -> None:
         self.delta = _delta("RINS", delta)
@@ -247,7 +276,7 @@ class Rins(DestroyOperator):
     def destroy(self, x, objective, rng, ctx):  # noqa: D102
         pool = ctx.discrete
         differ = pool[np.abs(ctx.x_lp[pool] - x[pool]) > _TOL]
-        free = _sample(rng, differ, int(self.delta * differ.size))
+        free = _sample(rng, differ, int(ctx.effective(self.name, self.delta) * differ.size))
         if free.size == 0:
             return Neighbourhood(skip=True)
         return _fix_rest(x, pool, free, ctx)
@@ -257,6 +286,7 @@ class Rens(DestroyOperator):
     """Restrict a fraction δ of the LP-fractional columns to floor/ceil of the LP value; fix the rest."""
 
     needs_lp: ClassVar[bool] = True
+    resizable: ClassVar[bool] = True
 
     def __init__(self, delta: float) -> None:
         self.delta = _delta("RENS", delta)
@@ -266,7 +296,7 @@ class Rens(DestroyOperator):
         pool = ctx.discrete
         lp = ctx.x_lp[pool]
         frac = pool[np.abs(lp - np.round(lp)) > _TOL]
-        free = _sample(rng, frac, int(self.delta * frac.size))
+        free = _sample(rng, frac, int(ctx.effective(self.name, self.delta) * frac.size))
         if free.size == 0:
             return Neighbourhood(skip=True)
         nb = _fix_rest(x, pool, free, ctx)
@@ -286,6 +316,7 @@ class Dins(DestroyOperator):
 
     requires: ClassVar[Requirement] = "general"
     needs_lp: ClassVar[bool] = True
+    resizable: ClassVar[bool] = True
 
     def __init__(self, delta: float = 1.0) -> None:
         self.delta = _delta("DINS", delta)
@@ -294,7 +325,7 @@ class Dins(DestroyOperator):
     def destroy(self, x, objective, rng, ctx):  # noqa: D102
         gen = ctx.general
         far = gen[np.abs(ctx.x_lp[gen] - x[gen]) >= 0.5]
-        free = _sample(rng, far, math.ceil(self.delta * far.size))
+        free = _sample(rng, far, math.ceil(ctx.effective(self.name, self.delta) * far.size))
         if free.size == 0:
             return Neighbourhood(skip=True)
         nb = _fix_rest(x, ctx.discrete, free, ctx)
@@ -309,6 +340,7 @@ class LocalBranching(DestroyOperator):
     """Allow at most k binary flips, k drawn in ``[0.05 |B|, δ |B|]``."""
 
     requires: ClassVar[Requirement] = "binary"
+    resizable: ClassVar[bool] = True
 
     def __init__(self, delta: float) -> None:
         self.delta = _delta("Local Branching", delta)
@@ -316,7 +348,8 @@ class LocalBranching(DestroyOperator):
 
     def destroy(self, x, objective, rng, ctx):  # noqa: D102
         b = ctx.binary
-        k = int(rng.integers(int(0.05 * b.size), int(self.delta * b.size) + 1))
+        hi = int(ctx.effective(self.name, self.delta) * b.size)
+        k = int(rng.integers(min(int(0.05 * b.size), hi), hi + 1))
         ones = np.round(x[b]) >= 0.5
         coefs = np.where(ones, -1.0, 1.0)
         row = TempRow(cols=b, coefs=coefs, lb=-math.inf, ub=float(k - int(ones.sum())))

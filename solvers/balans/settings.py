@@ -14,6 +14,7 @@ from typing import Any, Literal
 from workbench.errors import OptionsError
 
 __all__ = [
+    "DEFAULT_PRESET",
     "PRESETS",
     "Acceptance",
     "BalansSettings",
@@ -197,6 +198,16 @@ class BalansSettings:
     fix_continuous
         Fix continuous columns at their incumbent values in the sub-MIPs, as
         the reference does (default ``False``: only integer columns are fixed).
+    adaptive_size
+        Our extension (not in the paper or the package): each resizable arm's
+        destroy fraction (Mutation, RINS, RENS, DINS, Local Branching) is
+        multiplied by ``size_step`` when its sub-MIP is solved to optimality
+        (or proven to hold nothing better) without improving the incumbent --
+        the neighbourhood was too small -- and divided by it when the sub-MIP
+        hits its time limit without improving -- too large.  The fraction
+        stays in [0.01, 1].
+    size_step
+        The factor of ``adaptive_size`` (> 1).
     """
 
     arms: tuple[str, ...] = BALANS22_ARMS
@@ -213,6 +224,8 @@ class BalansSettings:
     default_budget: float = 60.0
     big_m: float | None = 1000.0
     fix_continuous: bool = False
+    adaptive_size: bool = False
+    size_step: float = 1.5
 
     def __post_init__(self) -> None:
         from solvers.balans.operators import make_operator
@@ -233,7 +246,10 @@ class BalansSettings:
             _positive("Balans", "big_m", self.big_m)
         if self.sub_mip_gap is not None:
             _positive("Balans", "sub_mip_gap", self.sub_mip_gap, allow_zero=True)
-        for name in ("final_solve", "fix_continuous", "objective_cutoff"):
+        _positive("Balans", "size_step", self.size_step)
+        if self.size_step <= 1.0:
+            raise OptionsError(f"size_step must be greater than 1, got {self.size_step!r}")
+        for name in ("final_solve", "fix_continuous", "objective_cutoff", "adaptive_size"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
@@ -248,7 +264,8 @@ PRESETS: dict[str, BalansSettings] = {
     ),
     "balans22": BalansSettings(),
 }
-"""The published configurations.
+PRESETS["balans22_highs"] = replace(PRESETS["balans22"], first_solution_limit=3, adaptive_size=True)
+"""The published configurations, and our default for the HiGHS path.
 
 ``ijcai25``: the paper's MIPLIB setting (16 arms, simulated annealing 20 -> 1
 by 0.1, Thompson sampling with scores [1, 1, 0, 0], 20/60/150/20 s splits).
@@ -259,7 +276,16 @@ Crossover, big-M 1000, a 60 s budget).  Both add what the package lacks: a
 time limit on the LP relaxation (the first-solution split), a first solve
 that stops at the first feasible point, an objective cutoff and a 1e-4 gap
 limit on the repair sub-MIPs.
+``balans22_highs`` (the default when ``mip_solver="highs"``): ``balans22``
+with a first solve that stops at the third improving solution (HiGHS has no
+feasibility emphasis; the first point it finds is often a trivial one, and
+waiting for the whole 10 s split costs ALNS time on the instances where
+ALNS helps most) and the adaptive neighbourhood size (our extension, see
+:attr:`BalansSettings.adaptive_size`).  SCIP keeps ``balans22``.
 """
+
+DEFAULT_PRESET = {"highs": "balans22_highs", "scip": "balans22"}
+"""The preset used when ``preset`` is not given, per ``mip_solver``."""
 
 _SIMPLE = {
     "arms": "arms",
@@ -273,6 +299,8 @@ _SIMPLE = {
     "default_budget": "default_budget",
     "big_m": "big_m",
     "fix_continuous": "fix_continuous",
+    "adaptive_size": "adaptive_size",
+    "size_step": "size_step",
 }
 _ACCEPT = {
     "accept": "kind",
@@ -295,8 +323,10 @@ KNOWN_OPTIONS = ("preset", *_SIMPLE, *_ACCEPT, *_BANDIT, *_TIMES)
 def settings_from_options(extra: dict[str, Any]) -> BalansSettings:
     """Build :class:`BalansSettings` from ``solve(..., **options)`` keywords.
 
-    ``preset`` (``"balans22"``, the default, or ``"ijcai25"``) gives the
-    base; the other keys override single fields.
+    ``preset`` (``"balans22"``, ``"balans22_highs"`` or ``"ijcai25"``;
+    default :data:`DEFAULT_PRESET` for the chosen ``mip_solver``, itself
+    ``"highs"`` by default) gives the base; the other keys override single
+    fields.
 
     Raises
     ------
@@ -310,7 +340,9 @@ def settings_from_options(extra: dict[str, Any]) -> BalansSettings:
             close = difflib.get_close_matches(key, KNOWN_OPTIONS, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise OptionsError(f"unknown balans option {key!r}{hint}")
-    preset = extra.get("preset", "balans22")
+    solver = extra.get("mip_solver", "highs")
+    fallback = DEFAULT_PRESET.get(solver, "balans22") if isinstance(solver, str) else "balans22"
+    preset = extra.get("preset", fallback)
     if preset not in PRESETS:
         raise OptionsError(f"unknown balans preset {preset!r}; known: {sorted(PRESETS)}")
     s = PRESETS[preset]
