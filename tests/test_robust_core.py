@@ -134,3 +134,55 @@ def test_capital_budgeting_budget_uncertainty_makes_x_infeasible() -> None:
     assert not ev.feasible and ev.objective == math.inf
     ok = evaluate_first_stage(cb_model(inst), np.zeros(4))
     assert ok.feasible and ok.exact and ok.objective <= 0
+
+
+def test_loose_recourse_solves_keep_the_enumeration_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A very loose recourse gap changes the path, never the certified worst case."""
+    import workbench.robust.enumeration as enumeration
+
+    gaps: list[float | None] = []
+    solve = enumeration.solve_recourse_bounded
+
+    def spy(*a: Any) -> Any:
+        gaps.append(a[3])
+        return solve(*a)
+
+    monkeypatch.setattr(enumeration, "LOOSE_GAP", 0.3)
+    monkeypatch.setattr(enumeration, "solve_recourse_bounded", spy)
+    for corr, seed in (("UN", 1), ("SC", 2), ("WC", 3)):
+        inst = generate_knapsack(6, corr, seed=seed)
+        rs = robust_structure(knapsack_model(inst))
+        x = (np.random.default_rng(seed).random(6) < 0.7).astype(float)
+        ev = evaluate_first_stage(rs, x)
+        assert ev.exact and ev.lower_bound <= ev.upper_bound + 1e-9
+        assert ev.objective == pytest.approx(_brute_knapsack(inst, x), rel=1e-6, abs=1e-6)
+    assert max(g for g in gaps if g is not None) == pytest.approx(0.3)
+
+
+def test_solve_milp_reports_a_proven_bound() -> None:
+    import scipy.sparse as sp
+
+    from workbench.robust import solve_milp
+
+    # min -x1 - 2 x2 + 5, 3 x1 + 4 x2 <= 6.5, 0 <= x <= 3: MILP optimum 3, LP optimum 1.75
+    args = (np.array([-1.0, -2.0]), sp.csr_matrix([[3.0, 4.0]]), np.array([-np.inf]),
+            np.array([6.5]), np.zeros(2), np.full(2, 3.0))  # fmt: skip
+    mip = solve_milp(*args, np.array([True, True]), offset=5.0, mip_rel_gap=1e-9)
+    assert mip.status == "optimal" and mip.objective == pytest.approx(3.0)
+    assert mip.bound == pytest.approx(3.0)
+    lp = solve_milp(*args, np.array([False, False]), offset=5.0)
+    assert lp.objective == pytest.approx(1.75) and lp.bound == pytest.approx(1.75)
+
+
+def test_enumeration_reports_the_conservative_side_within_tol() -> None:
+    inst = generate_knapsack(8, "WC", seed=5)
+    rs = robust_structure(knapsack_model(inst))
+    x = np.ones(8)
+    exact = evaluate_first_stage(rs, x)
+    loose = evaluate_first_stage(rs, x, tol=1e-2)
+    assert exact.exact and loose.exact and loose.iterations <= exact.iterations
+    for ev, tol in ((exact, 1e-6), (loose, 1e-2)):
+        assert ev.upper_bound - ev.lower_bound <= tol * max(1.0, abs(ev.upper_bound)) + 1e-9
+        # the internal (minimised) upper bound, in the model's sense, is the reported value
+        assert ev.objective == pytest.approx(rs.sign * ev.upper_bound)
+        assert rs.sign * ev.objective >= rs.sign * exact.objective - 1e-6 * abs(exact.objective)

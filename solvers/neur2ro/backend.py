@@ -307,7 +307,8 @@ class Neur2roBackend:
             if left <= 0.05:
                 message = "certification time limit"
                 break
-            ev2 = Neur2roBackend._exact(rs, split, mb.x, left, seed)  # mb.x is set here
+            # mb.x is set here
+            ev2 = Neur2roBackend._exact(rs, split, mb.x, left, seed, opts.gap_tol)
             evaluations += 1
             if ev2.scenario is None:
                 message = "the master's x has no worst scenario (it breaks a first-stage row)"
@@ -335,10 +336,13 @@ class Neur2roBackend:
         return x, ev, bound, info
 
     @staticmethod
-    def _exact(rs: Any, split: Any, x: np.ndarray, left: float | None, seed: int) -> _Eval:
+    def _exact(
+        rs: Any, split: Any, x: np.ndarray, left: float | None, seed: int, tol: float
+    ) -> _Eval:
+        """The worst case of *x*, proven to the relative *tol* (its conservative side)."""
         from workbench.robust import evaluate_first_stage
 
-        ev = evaluate_first_stage(rs, split.values_dict(x), time_limit=left, seed=seed)
+        ev = evaluate_first_stage(rs, split.values_dict(x), time_limit=left, seed=seed, tol=tol)
         full = np.asarray(ev.xi, dtype=float)
         scenario = full[split.z_cols] if full.size == split.stage.size else None
         values = {**ev.worst_scenario, **ev.recourse_values}
@@ -358,7 +362,7 @@ class Neur2roBackend:
         sign = -1.0 if split.sense == "max" else 1.0
         if opts.exact_eval:
             left = None if deadline is None else max(1.0, deadline - time.perf_counter())
-            return Neur2roBackend._exact(rs, split, x, left, seed)
+            return Neur2roBackend._exact(rs, split, x, left, seed, opts.gap_tol)
         worst = -np.inf
         for xi in run.scenarios:
             rv = split.recourse_value(x, xi)

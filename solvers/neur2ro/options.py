@@ -43,7 +43,9 @@ class Neur2roOptions:
         The constant M of ``bigm_loose``.
     gap_tol
         ML-CCG stops when the adversary's ``Q̂`` exceeds the main problem's ``θ`` by
-        at most ``gap_tol * max(1, |θ|)``.
+        at most ``gap_tol * max(1, |θ|)``.  Also the relative tolerance to which the
+        exact evaluation of a first stage is proven (the result reports the
+        conservative side of that interval) and at which a result counts as OPTIMAL.
     max_iterations
         ML-CCG iterations at most.
     mip_rel_gap

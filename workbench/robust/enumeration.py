@@ -5,6 +5,15 @@ For a fixed ``x``: ``max t s.t. t <= f(xi, y_k)`` for every recourse solution
 big-Ms from the uncertainty box), then the recourse at the new ``xi``; exact
 when the two bounds meet, which happens in finitely many steps for a pure
 integer recourse.
+
+The recourse MILPs are solved *loosely* while the bounds are far apart: the
+relative gap handed to HiGHS is a quarter of the current relative distance
+between the bounds (at most :data:`LOOSE_GAP`, at least ``tol``).  The lower
+bound takes the MILP's proven dual bound (valid however early the solve
+stopped), and the cut takes the solver's best ``y`` (any feasible recourse
+gives a valid cut).  As the bounds close the gap tightens with them, and a
+repeated ``y`` from a loose solve is re-solved at ``tol`` before the loop gives
+up, so the answer is exact to ``tol`` exactly as with tight solves.
 """
 
 from __future__ import annotations
@@ -19,11 +28,14 @@ from workbench.compile.affine import NonlinearError
 from workbench.errors import UnsupportedProblemError
 from workbench.robust.evaluation import RobustEvaluation, bounds_met
 from workbench.robust.milp import LpSolution, solve_milp
-from workbench.robust.recourse import solve_recourse_vector
+from workbench.robust.recourse import solve_recourse_bounded
 from workbench.robust.rows import Rows
 from workbench.robust.structure import RobustStructure
 
-__all__ = ["enumeration_eval"]
+__all__ = ["LOOSE_GAP", "enumeration_eval"]
+
+#: the loosest relative MILP gap of a recourse solve inside the enumeration
+LOOSE_GAP = 1e-2
 
 
 def _affine_in(
@@ -68,7 +80,9 @@ class _Triplets:
 _Cut = tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, float, float, int]]]
 
 
-def _enum_adversary(rs: RobustStructure, cuts: list[_Cut], deadline: float) -> LpSolution:
+def _enum_adversary(
+    rs: RobustStructure, cuts: list[_Cut], deadline: float, gap: float
+) -> LpSolution:
     """max t s.t. t <= f_k(xi) + Mg_k * sum(w_k), w_k => y_k infeasible at xi; xi in U."""
     xi_idx = np.nonzero(rs.uncertain)[0]
     d = xi_idx.size
@@ -108,7 +122,15 @@ def _enum_adversary(rs: RobustStructure, cuts: list[_Cut], deadline: float) -> L
         np.concatenate([rs.integrality[xi_idx], [False], np.ones(nw, dtype=bool)]),
         sense="max",
         time_limit=max(deadline - time.perf_counter(), 0.01) if math.isfinite(deadline) else None,
+        mip_rel_gap=gap,
     )
+
+
+def _gap(lb: float, ub: float, tol: float) -> float:
+    """The recourse MILP's relative gap: a quarter of the bounds' distance, in [tol, LOOSE_GAP]."""
+    if not (math.isfinite(lb) and math.isfinite(ub)):
+        return max(tol, LOOSE_GAP)
+    return min(max(tol, 0.25 * (ub - lb) / max(1.0, abs(ub))), max(tol, LOOSE_GAP))
 
 
 def enumeration_eval(
@@ -133,10 +155,13 @@ def enumeration_eval(
     it = 0
     msg = ""
     approx = False
+    retry = False
     while True:
         it += 1
-        status, val, full = solve_recourse_vector(
-            rs, np.where(rs.uncertain, xi, vx), max(deadline - time.perf_counter(), 0.01)
+        gap = tol if retry else _gap(best_lb, ub, tol)
+        retry = False
+        status, val, bound, full = solve_recourse_bounded(
+            rs, np.where(rs.uncertain, xi, vx), max(deadline - time.perf_counter(), 0.01), gap
         )
         if status == "infeasible":
             return RobustEvaluation(rs.sign * math.inf, rs.split(xi, "uncertain"), {}, it, True,
@@ -148,11 +173,15 @@ def enumeration_eval(
             break
         if status == "limit":
             approx = True
-        if val > best_lb:
-            best_lb, best_xi, best_full = val, xi, full
+        lb_here = bound if math.isfinite(bound) else val
+        if lb_here > best_lb:
+            best_lb, best_xi, best_full = lb_here, xi, full
         if bounds_met(best_lb, ub, tol):
             break
         if any(np.array_equal(full[rs.second], y[rs.second]) for y in ys):
+            if gap > tol and it < max_iterations and time.perf_counter() < deadline:
+                retry = True  # a loose solve: solve this scenario again at tol
+                continue
             msg = "the adversary repeated a recourse solution (numerical tolerance)"
             break
         ys.append(full)
@@ -182,15 +211,16 @@ def enumeration_eval(
         if it >= max_iterations:
             msg = "iteration limit"
             break
-        res = _enum_adversary(rs, cuts, deadline)
+        res = _enum_adversary(rs, cuts, deadline, 0.25 * tol)
         if res.status != "optimal":
             msg = f"adversarial problem ended '{res.status}'"
             break
-        ub = min(ub, float(res.objective))
+        # the MILP's proven (dual) bound: its incumbent alone may sit below the true max
+        ub = min(ub, float(res.bound) if math.isfinite(res.bound) else float(res.objective))
         xi = np.zeros(rs.n)
         xi[xi_idx] = res.x[:d]
     exact = bounds_met(best_lb, ub, tol) and not approx
-    obj = best_lb if exact else ub
+    obj = ub  # the conservative side (exact: within tol of the lower bound)
     if approx:
         msg = (msg + "; " if msg else "") + "a recourse MILP hit its time limit"
     elif not exact and not msg:

@@ -120,7 +120,8 @@ def evaluate_first_stage(
     time_limit
         Seconds in all (``None``: no limit).
     tol
-        Relative tolerance at which the adversary's bounds count as met.
+        Relative tolerance at which the adversary's bounds count as met (both
+        are proven MILP bounds; ``objective`` is the conservative one).
     method
         ``"auto"`` (``kkt`` for a continuous recourse with ``xi`` only in
         right-hand sides, else ``enumeration``), ``"kkt"``, ``"enumeration"``

@@ -18,6 +18,9 @@ class LpSolution:
     status: str  # optimal | infeasible | unbounded | limit | error
     x: np.ndarray
     objective: float
+    #: the solver's proven bound on the objective (a MILP's dual bound; ``objective``
+    #: for an LP or an empty model; NaN when the solve ended without one)
+    bound: float = math.nan
 
 
 def solve_milp(
@@ -32,11 +35,15 @@ def solve_milp(
     offset: float = 0.0,
     sense: str = "min",
     time_limit: float | None = None,
+    mip_rel_gap: float | None = None,
 ) -> LpSolution:
     """One LP/MILP on HiGHS, silent and single-threaded: ``LpSolution(status, x, objective)``.
 
     ``status`` is ``optimal``, ``infeasible``, ``unbounded``, ``limit`` (a point, not
     proven) or ``error``.  Used by the robust backends for their master problems.
+    *mip_rel_gap* overrides HiGHS's relative gap (default ``1e-4``); ``bound`` is the
+    proven bound (a MILP's ``mip_dual_bound``), valid also when the gap or the time
+    limit stops the solve early.
     """
     import highspy
 
@@ -62,6 +69,8 @@ def solve_milp(
     h.setOptionValue("threads", 1)
     if time_limit is not None:
         h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+    if mip_rel_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     load_into_highs(h, lf, names=False)
     h.run()
     ms = h.getModelStatus()
@@ -90,4 +99,12 @@ def solve_milp(
     obj = float(info.objective_function_value) if x.size == lf.num_cols else math.nan
     if ms == st.kModelEmpty:
         obj = float(lf.offset)
-    return LpSolution(status, x if x.size == lf.num_cols else np.zeros(lf.num_cols), obj)
+    bound = math.nan
+    if ms == st.kModelEmpty or (ms == st.kOptimal and not lf.is_mip):
+        bound = obj
+    elif lf.is_mip and ms in (st.kOptimal, st.kTimeLimit, st.kIterationLimit, st.kInterrupt,
+                              st.kSolutionLimit):  # fmt: skip
+        bound = float(info.mip_dual_bound)
+        if not math.isfinite(bound):
+            bound = math.nan
+    return LpSolution(status, x if x.size == lf.num_cols else np.zeros(lf.num_cols), obj, bound)

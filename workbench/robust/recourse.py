@@ -21,6 +21,7 @@ __all__ = [
     "fix_stages",
     "recourse_value",
     "solve_recourse",
+    "solve_recourse_bounded",
     "solve_recourse_vector",
 ]
 
@@ -73,6 +74,22 @@ def solve_recourse_vector(
     rs: RobustStructure, vals: np.ndarray, time_limit: float | None = None
 ) -> tuple[str, float, np.ndarray]:
     """Internal recourse: (status, internal min objective, full vector)."""
+    status, val, _, full = solve_recourse_bounded(rs, vals, time_limit)
+    return status, val, full
+
+
+def solve_recourse_bounded(
+    rs: RobustStructure,
+    vals: np.ndarray,
+    time_limit: float | None = None,
+    mip_rel_gap: float | None = None,
+) -> tuple[str, float, float, np.ndarray]:
+    """Internal recourse with a relative gap: (status, value, proven lower bound, full vector).
+
+    ``value`` is the internal (minimised) objective of the recourse found, ``bound``
+    the solver's proven lower bound on the optimum (``value`` itself when the
+    problem is infeasible or unbounded, NaN when the solve ended without one).
+    """
     fixed = rs.first | rs.uncertain
     oc, c, rc, ra = fix_stages(rs, vals, fixed)
     free = np.nonzero(rs.second)[0]
@@ -81,7 +98,7 @@ def solve_recourse_vector(
     empty = np.diff(a.indptr) == 0
     scale = 1.0 + np.abs(rc)
     if bool(((lo[empty] > FEAS_TOL * scale[empty]) | (hi[empty] < -FEAS_TOL * scale[empty])).any()):
-        return "infeasible", math.inf, vals.copy()
+        return "infeasible", math.inf, math.inf, vals.copy()
     keep = ~empty
     res = solve_milp(
         c[free],
@@ -93,14 +110,15 @@ def solve_recourse_vector(
         rs.integrality[free],
         offset=oc,
         time_limit=time_limit,
+        mip_rel_gap=mip_rel_gap,
     )
     full = vals.copy()
     if res.status in ("optimal", "limit"):
         full[free] = res.x
-        return res.status, res.objective, full
+        return res.status, res.objective, res.bound, full
     if res.status == "unbounded":
-        return res.status, -math.inf, full
-    return res.status, math.inf, full
+        return res.status, -math.inf, -math.inf, full
+    return res.status, math.inf, math.inf, full
 
 
 def _vals(rs: RobustStructure, x: Any, xi: Any) -> np.ndarray:
