@@ -141,7 +141,7 @@ def test_loose_recourse_solves_keep_the_enumeration_exact(monkeypatch: pytest.Mo
     import workbench.robust.enumeration as enumeration
 
     gaps: list[float | None] = []
-    solve = enumeration.solve_recourse_bounded
+    from workbench.robust.recourse import solve_recourse_bounded as solve
 
     def spy(*a: Any) -> Any:
         gaps.append(a[3])
@@ -186,3 +186,32 @@ def test_enumeration_reports_the_conservative_side_within_tol() -> None:
         # the internal (minimised) upper bound, in the model's sense, is the reported value
         assert ev.objective == pytest.approx(rs.sign * ev.upper_bound)
         assert rs.sign * ev.objective >= rs.sign * exact.objective - 1e-6 * abs(exact.objective)
+
+
+def test_loose_solves_stop_once_a_cut_needs_infeasibility_indicators(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Capital budgeting (an uncertain budget row): after the first cut with indicator
+    rows every recourse solve is at tol, and the worst case equals the tight one."""
+    import workbench.robust.enumeration as enumeration
+    from problems.robust import cb_model
+
+    gaps: list[float] = []
+    from workbench.robust.recourse import solve_recourse_bounded as solve
+
+    def spy(*a: Any) -> Any:
+        gaps.append(a[3])
+        return solve(*a)
+
+    monkeypatch.setattr(enumeration, "solve_recourse_bounded", spy)
+    for seed, x in ((0, np.zeros(6)), (2, (np.arange(6) < 2).astype(float))):
+        rs = robust_structure(cb_model(generate_cb(6, seed=seed)))
+        monkeypatch.setattr(enumeration, "LOOSE_GAP", 0.0)
+        tight = evaluate_first_stage(rs, x, tol=1e-6)
+        gaps.clear()
+        monkeypatch.setattr(enumeration, "LOOSE_GAP", 0.3)
+        loose = evaluate_first_stage(rs, x, tol=1e-6)
+        assert tight.exact and loose.exact and loose.feasible
+        assert loose.objective == pytest.approx(tight.objective, rel=1e-5)
+        assert gaps[0] == pytest.approx(0.3) and len(gaps) > 2
+        assert all(g == pytest.approx(1e-6) for g in gaps[1:])
