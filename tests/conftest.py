@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from models import TINY_LP, TRANSPORT
+
+# property tests draw the same examples on every run (reproducible CI); set
+# HYPOTHESIS_PROFILE=explore to search new random examples locally
+settings.register_profile("workbench", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "workbench"))
 
 pytest_plugins = ["llm_stub"]
 

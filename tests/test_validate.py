@@ -160,3 +160,13 @@ def test_duplicate_members_and_mixed_kinds():
     assert "duplicate member 'a'" in err(BASE.replace("I: [a, b, c]", "I: [a, b, a]"))
     assert "mixes text and integers" in err(BASE.replace("I: [a, b, c]", "I: [a, 1, c]"))
     assert "quote words like no/yes" in err(BASE.replace("I: [a, b, c]", "I: [a, no, c]"))
+
+
+@pytest.mark.parametrize("expr", ["x", "2 * x['a']", "sum(x[i] for i in I)"])
+def test_parameter_defined_from_a_variable_is_a_located_error(expr):
+    # found by the hypothesis mutation test: variables are compiled after parameters,
+    # so a variable inside a parameter's expression used to end in a KeyError
+    text = BASE.replace("params:\n", f'params:\n  q: {{expr: "{expr}"}}\n')
+    msg = err(text)
+    assert "params.q.expr" in msg and "'x' is a variable" in msg
+    assert "data only" in msg

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.compile.context import Context
+from workbench.compile.context import Context, VarData
 from workbench.compile.plan import (
     Col,
     Frame,
@@ -98,6 +98,17 @@ class Builder:
         if frame is not None and row is not None and frame.cols:
             msg += f" (when {self.describe(frame, row)})"
         return ModelError(msg, self.where)
+
+    def _variable(self, name: str) -> VarData:
+        """The compiled variable *name*; variables do not exist yet while parameters are built."""
+        v = self.ctx.vars.get(name)
+        if v is None:
+            raise self.fail(
+                f"'{name}' is a variable: a parameter must be defined from data only "
+                "(sets, numbers and other parameters); move the expression into a constraint "
+                "or the objective"
+            )
+        return v
 
     def describe(self, frame: Frame, row: int) -> str:
         """``i=a, t=1``: the bindings of one row."""
@@ -362,7 +373,7 @@ class Builder:
                 )
             return PConst(float(p.values[0]), n)
         if kind == "variable":
-            v = self.ctx.vars[name]
+            v = self._variable(name)
             if v.index:
                 raise self.fail(
                     f"'{name}' is indexed by ({', '.join(s.name for s in v.index)}); write {name}[...]"
@@ -382,7 +393,7 @@ class Builder:
             flat = self.lookup(node.name, p.index, node.args, frame)
             return PConst(p.values[flat], n)
         if kind == "variable":
-            v = self.ctx.vars[node.name]
+            v = self._variable(node.name)
             if not v.index:
                 raise self.fail(f"'{node.name}' is a scalar variable; write it without [...]")
             flat = self.lookup(node.name, v.index, node.args, frame)
