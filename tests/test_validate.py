@@ -170,3 +170,11 @@ def test_parameter_defined_from_a_variable_is_a_located_error(expr):
     msg = err(text)
     assert "params.q.expr" in msg and "'x' is a variable" in msg
     assert "data only" in msg
+
+
+@pytest.mark.parametrize("expr", ["1e308 for i in I", "1099511627776 * 1099511627776 for i in I"])
+def test_huge_integer_member_is_a_located_error(expr):
+    # found by the hypothesis mutation test: int(1e308) overflowed int64 with a traceback
+    text = BASE.replace("sets:\n", f'sets:\n  B: {{expr: "{expr}"}}\n')
+    msg = err(text)
+    assert "sets.B.expr" in msg and "out of range" in msg

@@ -86,6 +86,9 @@ def _mentions(node: Node, names: set[str]) -> bool:
     return False
 
 
+_MAX_INDEX = float(2**53)
+
+
 class Builder:
     """Turns expression nodes into plans over frames, reporting errors at ``where``."""
 
@@ -241,6 +244,7 @@ class Builder:
         if isinstance(node, Num):
             if isinstance(node.value, float) and not node.value.is_integer():
                 raise self.fail(f"index {node.value} is not an integer")
+            self._index_range(np.array([float(node.value)]))
             return Col(np.full(n, int(node.value), dtype=np.int64), "int")
         if isinstance(node, BinOp) and node.op in ("+", "-", "*"):
             a = self.member(node.left, frame)
@@ -248,6 +252,7 @@ class Builder:
             if a.kind != "int" or b.kind != "int":
                 raise self.fail(f"arithmetic '{node.op}' on text members is not allowed")
             fn = {"+": np.add, "-": np.subtract, "*": np.multiply}[node.op]
+            self._index_range(fn(a.values.astype(float), b.values.astype(float)))
             return Col(fn(a.values, b.values), "int")
         if isinstance(node, Unary):
             a = self.member(node.operand, frame)
@@ -266,7 +271,16 @@ class Builder:
         vals = plan.array()
         if not np.all(np.mod(vals, 1) == 0):
             raise self.fail("a parameter used as an index must hold integers")
+        self._index_range(vals)
         return Col(vals.astype(np.int64), "int")
+
+    def _index_range(self, vals: np.ndarray) -> None:
+        """Integer members must stay exact in float64 (and far from int64 overflow)."""
+        if vals.size and float(np.max(np.abs(vals))) > _MAX_INDEX:
+            raise self.fail(
+                f"index value {float(np.max(np.abs(vals))):g} is out of range; integer members "
+                f"must lie within +-{_MAX_INDEX:.0f} (2^53)"
+            )
 
     def lookup(
         self, name: str, index: tuple[SetData, ...], args: tuple[Node, ...], frame: Frame
