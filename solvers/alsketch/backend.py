@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.backends.base import Availability, Capability, SolveOptions, module_availability
 from workbench.errors import UnsupportedProblemError
 from workbench.result import Diagnostics, Result, Termination, Timings
 
@@ -234,12 +234,8 @@ class AlSketchBackend:
         return Availability(True)
 
     def available(self) -> Availability:
-        """Whether torch imports (derivatives come from autograd)."""
-        import importlib.util
-
-        if importlib.util.find_spec("torch") is None:
-            return Availability(False, "torch is not installed; fix: pip install torch")
-        return Availability(True, reason="exact torch derivatives")
+        """Whether torch is installed (derivatives come from autograd)."""
+        return module_availability("torch", reason="exact torch derivatives")
 
     def solve(self, model: Model, options: SolveOptions) -> Result:
         """Check the model, compile it to torch, run the method, map the outcome.

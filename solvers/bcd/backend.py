@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, ClassVar
 
 from solvers.bcd.engine import BcdStatus
-from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.backends.base import Availability, Capability, SolveOptions, module_availability
 from workbench.errors import UnsupportedProblemError
 from workbench.result import Diagnostics, Result, Termination, Timings
 
@@ -57,12 +57,8 @@ class BcdBackend:
         return Availability(True)
 
     def available(self) -> Availability:
-        """Whether torch imports (the IR path evaluates the model with ``TorchForm``)."""
-        try:
-            import torch
-        except ImportError as e:
-            return Availability(False, f"torch is not installed ({e}); fix: pip install torch")
-        return Availability(True, version=str(torch.__version__))
+        """Whether torch is installed (the IR path evaluates the model with ``TorchForm``)."""
+        return module_availability("torch")
 
     def solve(self, model: Model, options: SolveOptions) -> Result:
         """Compile to ``TorchForm`` and run :func:`~solvers.bcd.engine.minimize`.

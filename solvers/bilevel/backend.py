@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, ClassVar
 
-from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.backends.base import Availability, Capability, SolveOptions, module_availability
 from workbench.errors import UnsupportedProblemError
 from workbench.result import Result
 
@@ -39,12 +39,8 @@ class BilevelPenaltyBackend:
     rank: ClassVar[int] = 20
 
     def available(self) -> Availability:
-        """Whether torch imports."""
-        try:
-            import torch
-        except ImportError as e:
-            return Availability(False, f"torch is not installed ({e}); fix: pip install torch")
-        return Availability(True, version=str(torch.__version__))
+        """Whether torch is installed."""
+        return module_availability("torch")
 
     def solve(self, model: Model, options: SolveOptions) -> Result:
         """Reduce the IR model to a :class:`BilevelProblem`, run the method, invert."""

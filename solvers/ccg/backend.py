@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.backends.base import Availability, Capability, SolveOptions, module_availability
 from workbench.errors import UnsupportedProblemError
 from workbench.ir.model import Model
 from workbench.result import Diagnostics, Result, Termination, Timings
@@ -62,11 +62,7 @@ class CcgBackend:
 
     def available(self) -> Availability:
         """Whether highspy imports."""
-        try:
-            import highspy  # noqa: F401
-        except ImportError as e:
-            return Availability(False, f"highspy is not installed ({e}); pip install highspy")
-        return Availability(True)
+        return module_availability("highspy")
 
     def solve(self, model: Model, options: SolveOptions) -> Result:
         """Run CCG; the result holds x, the worst scenario and its recourse."""

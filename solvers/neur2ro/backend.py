@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from solvers.neur2ro.ccg import CcgOutcome
-from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.backends.base import Availability, Capability, SolveOptions, module_availability
 from workbench.result import Diagnostics, Result, Termination, Timings
 
 if TYPE_CHECKING:
@@ -131,11 +131,7 @@ class Neur2roBackend:
 
     def available(self) -> Availability:
         """Whether highspy imports (torch is needed only to train a new family)."""
-        try:
-            import highspy
-        except ImportError as e:
-            return Availability(False, f"highspy is not installed ({e}); fix: pip install highspy")
-        return Availability(True, version=getattr(highspy, "__version__", None))
+        return module_availability("highspy")
 
     def solve(self, model: Model, options: SolveOptions) -> Result:
         """Load (or train) the family's network, run ML-CCG, evaluate the chosen x exactly."""

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from workbench.ir.model import Model
     from workbench.result import Result
 
-__all__ = ["Availability", "Backend", "Capability", "SolveOptions"]
+__all__ = ["Availability", "Backend", "Capability", "SolveOptions", "module_availability"]
 
 
 class Capability(enum.Enum):
@@ -47,6 +47,36 @@ class Availability:
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+def module_availability(module: str, package: str | None = None, reason: str = "") -> Availability:
+    """Whether *module* is installed, found without importing it (probes stay fast).
+
+    Parameters
+    ----------
+    module
+        The import name (``torch``, ``highspy``).
+    package
+        The distribution to ``pip install`` and read the version of (default *module*).
+    reason
+        A note for the usable case (e.g. what the module is used for).
+
+    Returns
+    -------
+    Availability
+        Not ok, with the ``pip install`` fix, when the module cannot be found.
+    """
+    import importlib.metadata
+    import importlib.util
+
+    dist = package or module
+    if importlib.util.find_spec(module) is None:
+        return Availability(False, f"{module} is not installed; fix: pip install {dist}")
+    try:
+        version: str | None = importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return Availability(True, reason, version)
 
 
 @dataclass
