@@ -215,3 +215,39 @@ def test_loose_solves_stop_once_a_cut_needs_infeasibility_indicators(
         assert loose.objective == pytest.approx(tight.objective, rel=1e-5)
         assert gaps[0] == pytest.approx(0.3) and len(gaps) > 2
         assert all(g == pytest.approx(1e-6) for g in gaps[1:])
+
+
+def test_cutoff_stops_once_the_first_stage_is_proven_no_better() -> None:
+    """With a cut-off just better than the true worst case the evaluation stops early
+    with a proof (its lower bound); with one that is worse, it runs to the exact value."""
+    inst = generate_knapsack(10, "UN", seed=7)
+    rs = robust_structure(knapsack_model(inst))
+    x = (np.random.default_rng(7).random(10) < 0.6).astype(float)
+    full = evaluate_first_stage(rs, x)
+    assert full.exact and not full.cut_off
+    v = full.objective  # negative profit, minimised: smaller is better
+    cutoff = v - 0.5 * abs(v)
+    cut = evaluate_first_stage(rs, x, cutoff=cutoff)
+    assert cut.cut_off and not cut.exact and cut.iterations < full.iterations
+    # the proof: the lower bound reaches the cut-off and never passes the true value
+    assert cutoff <= cut.lower_bound <= full.upper_bound + 1e-9
+    assert cut.xi.size == rs.n  # the worst scenario found so far (a valid master cut)
+    # just below the true value: either proven no better early, or exact (bounds met first)
+    near = evaluate_first_stage(rs, x, cutoff=v - 1e-3 * abs(v))
+    assert near.cut_off != near.exact and near.lower_bound >= v - 1e-3 * abs(v)
+    far = evaluate_first_stage(rs, x, cutoff=v + 0.5 * abs(v))
+    assert far.exact and not far.cut_off and far.objective == pytest.approx(v)
+
+
+def test_cutoff_is_in_the_model_sense_when_maximising() -> None:
+    inst = generate_knapsack(8, "WC", seed=3)
+    d = knapsack_model(inst).model_dump(by_alias=True, exclude_none=True)
+    d["objective"] = {"sense": "max", "expr": f"-({d['objective']['expr']})"}
+    rs = robust_structure(model_from_dict(d))
+    x = np.ones(8)
+    full = evaluate_first_stage(rs, x)  # the worst (smallest) profit
+    assert full.exact and full.objective > 0
+    assert evaluate_first_stage(rs, x, cutoff=full.objective * 1.01).cut_off
+    assert not evaluate_first_stage(rs, x, cutoff=full.objective * 0.99).cut_off
+    with pytest.raises(ValueError, match="cutoff"):
+        evaluate_first_stage(rs, x, cutoff=math.nan)

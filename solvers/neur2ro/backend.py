@@ -31,6 +31,9 @@ OUTCOME_TERMINATION: dict[CcgOutcome, Termination] = {
 
 A converged run is FEASIBLE, never OPTIMAL: the network only approximates the recourse."""
 
+GLOBAL_SHARE = 0.3
+"""The share of ``certify_time_limit`` the global scenario master may use before local polishing."""
+
 
 @dataclass
 class _Eval:
@@ -41,6 +44,7 @@ class _Eval:
     method: str
     scenario: np.ndarray | None
     values: dict[str, Any]
+    cut_off: bool = False
 
 
 def _structure(model: Model, options: SolveOptions) -> CompiledModel:
@@ -243,8 +247,13 @@ class Neur2roBackend:
         incumbent (local branching), evaluates that ``x`` exactly, keeps it when
         better (the neighbourhood moves with it) and adds its worst scenario.
         When the restricted master cannot beat the incumbent, the radius grows
-        by one.  All rounds share ``certify_time_limit``; polishing stops after
-        ``polish_patience`` rounds in a row without a better ``x``.
+        by one.  All rounds share ``certify_time_limit``; the global master may
+        use :data:`GLOBAL_SHARE` of it (without a bound in that time the
+        rounds go local all the same).  A candidate is evaluated with the
+        incumbent as a cut-off: once it is proven no better, its evaluation
+        stops and the worst scenario found so far joins the master.
+        Polishing stops after ``polish_patience`` rounds in a row without a
+        better ``x``.
         """
         from solvers.neur2ro.certify import local_branching_row, scenario_master
 
@@ -258,6 +267,7 @@ class Neur2roBackend:
         rounds = 0
         improved = 0
         evaluations = 0
+        cutoffs = 0
         message = ""
         radius = opts.polish_radius
         stale = 0
@@ -266,6 +276,7 @@ class Neur2roBackend:
         def met(value: float, b: float) -> bool:
             return bool(abs(value - b) <= opts.gap_tol * max(1.0, abs(value)))
 
+        global_done = False
         for _ in range(opts.certify_rounds):
             left = stop - time.perf_counter()
             if left <= 0.05:
@@ -275,16 +286,22 @@ class Neur2roBackend:
                 message = f"no better first stage in {stale} rounds"
                 break
             rounds += 1
-            if bound is not None:
+            if global_done:
                 stale += 1  # reset below when the round finds a better x
-            glob = bound is None or not local
+            glob = not global_done or not local
             tol = opts.gap_tol * max(1.0, abs(ev.objective))
             cut = None if glob or not np.isfinite(ev.objective) else sign * ev.objective - tol
-            mb = scenario_master(split, scen, time_limit=left, seed=seed, start=x,
+            # the global master gets a share of the budget when local rounds can follow
+            # (at n >= 60 it alone used to take all of it, and nothing was polished)
+            limit = min(left, GLOBAL_SHARE * opts.certify_time_limit) if glob and local else left
+            mb = scenario_master(split, scen, time_limit=limit, seed=seed, start=x,
                                  center=None if glob else x, radius=None if glob else radius,
                                  cutoff=cut)  # fmt: skip
+            global_done = True
             if mb.bound is None or (mb.x is None and cut is None):
                 message = mb.message
+                if glob and local:
+                    continue  # no bound in its share of the time: polish locally all the same
                 break
             lb = sign * mb.bound
             if glob:
@@ -299,13 +316,19 @@ class Neur2roBackend:
                     break
                 radius += 1
                 continue
+            if np.allclose(mb.x, x):
+                continue  # a global master stopped at its limit with the incumbent: go local
             left = stop - time.perf_counter()
             if left <= 0.05:
                 message = "certification time limit"
                 break
             # mb.x is set here
-            ev2 = Neur2roBackend._exact(rs, split, mb.x, left, seed, opts.gap_tol)
+            # a candidate proven no better than the incumbent is cut off early; its
+            # worst scenario found so far still makes a valid master cut
+            ev2 = Neur2roBackend._exact(rs, split, mb.x, left, seed, opts.gap_tol,
+                                        cutoff=ev.objective if ev.exact else None)  # fmt: skip
             evaluations += 1
+            cutoffs += int(ev2.cut_off)
             if ev2.scenario is None:
                 message = "the master's x has no worst scenario (it breaks a first-stage row)"
                 break
@@ -324,6 +347,7 @@ class Neur2roBackend:
             "certify_rounds": rounds,
             "certify_improved": improved,
             "certify_evaluations": evaluations,
+            "certify_cutoffs": cutoffs,
             "certify_bound": bound,
             "certify_radius": radius if local else None,
             "certify_time_s": time.perf_counter() - t0,
@@ -333,16 +357,28 @@ class Neur2roBackend:
 
     @staticmethod
     def _exact(
-        rs: Any, split: Any, x: np.ndarray, left: float | None, seed: int, tol: float
+        rs: Any,
+        split: Any,
+        x: np.ndarray,
+        left: float | None,
+        seed: int,
+        tol: float,
+        cutoff: float | None = None,
     ) -> _Eval:
-        """The worst case of *x*, proven to the relative *tol* (its conservative side)."""
+        """The worst case of *x*, proven to the relative *tol* (its conservative side).
+
+        With *cutoff* (model sense) the evaluation stops once *x* is proven no
+        better than it (``_Eval.cut_off``; ``exact`` is then False).
+        """
         from workbench.robust import evaluate_first_stage
 
-        ev = evaluate_first_stage(rs, split.values_dict(x), time_limit=left, seed=seed, tol=tol)
+        ev = evaluate_first_stage(rs, split.values_dict(x), time_limit=left, seed=seed, tol=tol,
+                                  cutoff=cutoff)  # fmt: skip
         full = np.asarray(ev.xi, dtype=float)
         scenario = full[split.z_cols] if full.size == split.stage.size else None
         values = {**ev.worst_scenario, **ev.recourse_values}
-        return _Eval(float(ev.objective), bool(ev.exact), str(ev.method), scenario, values)
+        return _Eval(float(ev.objective), bool(ev.exact), str(ev.method), scenario, values,
+                     bool(ev.cut_off))  # fmt: skip
 
     @staticmethod
     def _evaluate(

@@ -147,8 +147,13 @@ def enumeration_eval(
     tol: float,
     deadline: float,
     max_iterations: int,
+    cutoff: float | None = None,
 ) -> RobustEvaluation:
-    """Lazy enumeration of recourse solutions (see the module docstring)."""
+    """Lazy enumeration of recourse solutions (see the module docstring).
+
+    With *cutoff* (the internal minimising sense) the loop stops as soon as the
+    lower bound reaches it: the worst case is then proven no better than it.
+    """
     xi_idx = np.nonzero(rs.uncertain)[0]
     d = xi_idx.size
     fixed_xy = rs.first | rs.second
@@ -162,6 +167,7 @@ def enumeration_eval(
     msg = ""
     approx = False
     retry = False
+    cut = False
     loose = True  # until a cut needs infeasibility indicators (see the module docstring)
     while True:
         it += 1
@@ -184,6 +190,10 @@ def enumeration_eval(
         if lb_here > best_lb:
             best_lb, best_xi, best_full = lb_here, xi, full
         if bounds_met(best_lb, ub, tol):
+            break
+        if cutoff is not None and best_lb >= cutoff:
+            cut = True
+            msg = f"cut off: the worst case is at least {best_lb:.10g} >= {cutoff:.10g}"
             break
         if any(np.array_equal(full[rs.second], y[rs.second]) for y in ys):
             if gap > tol and it < max_iterations and time.perf_counter() < deadline:
@@ -227,7 +237,7 @@ def enumeration_eval(
         ub = min(ub, float(res.bound) if math.isfinite(res.bound) else float(res.objective))
         xi = np.zeros(rs.n)
         xi[xi_idx] = res.x[:d]
-    exact = bounds_met(best_lb, ub, tol) and not approx
+    exact = bounds_met(best_lb, ub, tol) and not approx and not cut
     obj = ub  # the conservative side (exact: within tol of the lower bound)
     if approx:
         msg = (msg + "; " if msg else "") + "a recourse MILP hit its time limit"
@@ -246,4 +256,5 @@ def enumeration_eval(
         True,
         msg or "bounds met",
         xi=best_xi,
+        cut_off=cut,
     )

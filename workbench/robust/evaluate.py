@@ -107,6 +107,7 @@ def evaluate_first_stage(
     max_iterations: int = 10_000,
     samples: int = 32,
     seed: int | None = 0,
+    cutoff: float | None = None,
 ) -> RobustEvaluation:
     """The exact worst-case cost ``max_xi min_y f(x, xi, y)`` of a fixed first stage ``x``.
 
@@ -133,6 +134,13 @@ def evaluate_first_stage(
         Cap on the enumeration's recourse solves.
     samples, seed
         For ``sampling``.
+    cutoff
+        A value in the model's sense (``enumeration`` only): stop as soon as the
+        worst case is proven no better than it (at least *cutoff* when
+        minimising, at most when maximising).  The result then has
+        ``cut_off=True`` and ``exact=False``; its ``lower_bound`` and
+        ``worst_scenario`` prove the claim.  Used to reject a candidate first
+        stage that cannot beat an incumbent without evaluating it to the end.
 
     Returns
     -------
@@ -149,6 +157,8 @@ def evaluate_first_stage(
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if not (tol > 0 and big_m > 0 and max_iterations >= 1):
         raise ValueError("tol and big_m must be > 0 and max_iterations >= 1")
+    if cutoff is not None and math.isnan(cutoff):
+        raise ValueError("cutoff must be a number or None, got nan")
     t0 = time.perf_counter()
     deadline = t0 + (float(time_limit) if time_limit is not None else math.inf)
     rs = robust_structure(model)
@@ -163,7 +173,8 @@ def evaluate_first_stage(
         out = kkt_eval(rs, vx, big_m=big_m, deadline=deadline, tol=tol)
     elif method == "enumeration":
         out = enumeration_eval(rs, vx, np.where(rs.uncertain, center_scenario(rs), 0.0), tol=tol,
-                           deadline=deadline, max_iterations=max_iterations)  # fmt: skip
+                           deadline=deadline, max_iterations=max_iterations,
+                           cutoff=None if cutoff is None else rs.sign * cutoff)  # fmt: skip
     else:
         out = _sampling(rs, vx, samples, 0 if seed is None else seed, deadline)
     out.seconds = time.perf_counter() - t0

@@ -39,6 +39,9 @@ class RobustEvaluation:
         False when ``x`` is infeasible for some scenario (or a first-stage row).
     message
         What happened, in words.
+    cut_off
+        The evaluation stopped early because the worst case was proven no
+        better than the caller's ``cutoff`` (``lower_bound`` proves it).
     """
 
     objective: float
@@ -53,6 +56,7 @@ class RobustEvaluation:
     message: str = ""
     seconds: float = 0.0
     xi: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    cut_off: bool = False
 
 
 def bounds_met(lb: float, ub: float, tol: float) -> bool:
