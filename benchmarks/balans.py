@@ -3,9 +3,8 @@
 Methods (``--methods``, comma-separated):
 
 - ``highs``: plain HiGHS (``workbench.solve(backend="highs")``);
-- ``balans-highs``: our Balans on HiGHS (its default preset ``balans22_highs``: ``balans22``
-  with a first solve to the third improving solution and adaptive neighbourhood sizes;
-  time splits scaled by budget/60);
+- ``balans-highs``: our Balans on HiGHS (its default preset ``balans22_highs``, see
+  ``solvers.balans.settings.PRESETS``; time splits scaled by budget/60);
 - ``balans-scip``: our Balans on SCIP (``mip_solver="scip"``, default preset ``balans22``);
 - ``scip``: plain SCIP (pyscipopt reads the file itself);
 - ``balans-pkg``: the ``balans`` package (the ``peers`` extra) on SCIP with its 2.2
@@ -211,16 +210,18 @@ def _warm_up(modules: list[str]) -> None:
 def _run_workbench(task: dict[str, Any]) -> dict[str, Any]:
     import workbench
     from solvers.balans.backend import BalansBackend
-    from solvers.balans.settings import PRESETS
+    from solvers.balans.settings import DEFAULT_PRESET, PRESETS
 
     budget, method = float(task["time_limit"]), task["method"]
     opts: dict[str, Any] = {}
     backend = "highs"
     if method.startswith("balans"):
         backend = "balans"
-        t = PRESETS["balans22"].times.scaled(budget / 60.0)
+        solver = "scip" if method.endswith("scip") else "highs"
+        # each solver's default preset, its time splits scaled from 60 s to the budget
+        t = PRESETS[DEFAULT_PRESET[solver]].times.scaled(budget / 60.0)
         opts = {
-            "mip_solver": "scip" if method.endswith("scip") else "highs",
+            "mip_solver": solver,
             "time_first_solution": t.first_solution,
             "time_iteration": t.iteration,
             "time_local_branching": t.local_branching,

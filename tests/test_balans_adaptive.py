@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -81,15 +82,20 @@ def test_default_preset_depends_on_the_solver() -> None:
     assert DEFAULT_PRESET == {"highs": "balans22_highs", "scip": "balans22"}
     on_highs, on_scip = settings_from_options({}), settings_from_options({"mip_solver": "scip"})
     assert on_highs == PRESETS["balans22_highs"]
-    assert on_highs.first_solution_limit == 3 and on_highs.adaptive_size
+    assert on_highs.first_solution_limit is None and on_highs.first_stall == 0.125
+    assert on_highs.adaptive_size and on_highs.times.first_solution == 60.0
     assert on_scip.mip_solver == "scip" and on_scip.first_solution_limit == 1
-    assert not on_scip.adaptive_size
-    # the HiGHS preset differs from the package's configuration in exactly these two fields
+    assert not on_scip.adaptive_size and on_scip.first_stall is None
+    # the HiGHS preset differs from the package's configuration in exactly these fields
     d22 = PRESETS["balans22"]
-    assert on_highs.arms == d22.arms and on_highs.times == d22.times
+    assert on_highs.arms == d22.arms and on_highs.times == dataclasses.replace(
+        d22.times, first_solution=60.0
+    )
     assert on_highs.bandit == d22.bandit and on_highs.acceptance == d22.acceptance
+    assert not on_highs.optimistic_bandit and not d22.optimistic_bandit
     explicit = settings_from_options({"preset": "balans22"})
     assert explicit.first_solution_limit == 1 and not explicit.adaptive_size
+    assert explicit.first_stall is None
 
 
 def test_adaptive_options_validate() -> None:

@@ -212,7 +212,9 @@ def test_sa_cuts_off_only_where_the_incumbent_is_a_start(monkeypatch: pytest.Mon
 
 def test_lp_not_solved_in_time_drops_the_lp_arms(monkeypatch: pytest.MonkeyPatch) -> None:
     _recording(monkeypatch, lp=SubResult(SubStatus.NO_SOLUTION, native="time limit"))
-    s = settings_from_options({"time_iteration": 0.3, "max_iterations": 4})
+    # first_solution_limit=1: the default stall-watched first solve may solve it outright
+    s = settings_from_options({"time_iteration": 0.3, "max_iterations": 4,
+                               "first_solution_limit": 1})  # fmt: skip
     run = run_balans(knapsack(40, 2, seed=1), s, time_limit=5.0, seed=0, threads=1)
     assert run.termination in (Termination.FEASIBLE, Termination.OPTIMAL)
     assert {"rins_40", "rens_40", "rens_50"} <= set(run.dropped)

@@ -104,6 +104,9 @@ class MipAdapter(Protocol):
     """
 
     name: str
+    improvements: list[tuple[float, float]]
+    """``(time.perf_counter(), objective)`` of each improving point of the last
+    stall-watched solve (empty otherwise, and always for adapters without the watch)."""
 
     def lp_relaxation(self, time_limit: float | None = None) -> SubResult:
         """Solve the LP relaxation of the original model (no temporary changes).
@@ -138,6 +141,7 @@ class MipAdapter(Protocol):
         cutoff: float | None = None,
         gap: float | None = None,
         feasibility: bool = False,
+        stall: float | None = None,
     ) -> SubResult:
         """Solve the current (modified) model within *time_limit* seconds.
 
@@ -150,8 +154,10 @@ class MipAdapter(Protocol):
         which the solve stops (``None``: the solver's default);
         *feasibility* puts the solver's emphasis on finding feasible points
         (SCIP's feasibility emphasis, as the reference uses for its first and
-        random-objective solves; HiGHS has no such setting and ignores it).
-        Every setting applies to this solve only.
+        random-objective solves; HiGHS has no such setting and ignores it);
+        *stall* (seconds, HiGHS only) stops the solve once it has a point and
+        has found no improving one for that long, recording each improving
+        point in :attr:`improvements`.  Every setting applies to this solve only.
         """
         ...
 

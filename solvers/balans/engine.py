@@ -245,8 +245,13 @@ def run_balans(
     run = _Run(lf, budget, 1e-6 if rel_gap is None else float(rel_gap))
     rng = np.random.default_rng(seed)
     sub_seed = int(rng.integers(0, 2**31 - 1))
+    # HiGHS gets the run's own seed where there is one, as the plain highs backend does, so
+    # the first solve (the whole MIP) searches as plain HiGHS with that seed would (on
+    # ic97_potential the two trajectories matched point for point; the LP solve before it
+    # can make them differ elsewhere); SCIP keeps the drawn seed
+    solver_seed = int(seed) if seed is not None and settings.mip_solver == "highs" else sub_seed
     adapter = make_adapter(
-        settings.mip_solver, run.lfm, seed=sub_seed, threads=threads, verbose=verbose
+        settings.mip_solver, run.lfm, seed=solver_seed, threads=threads, verbose=verbose
     )
     out = BalansRun(Termination.ERROR, notes=run.notes)
 
@@ -266,11 +271,15 @@ def run_balans(
         x_lp = lp.x
         run.raise_bound(lp.objective)
 
+    stall = None if settings.first_stall is None else settings.first_stall * budget
     first = adapter.solve(
         min(settings.times.first_solution, run.remaining()),
         solution_limit=settings.first_solution_limit,
         feasibility=True,
+        stall=stall,
     )
+    for t_found, v in adapter.improvements:  # the watched first solve's anytime points
+        run.hist.add(t_found - run.t0, run.model_value(v), run.model_value(run.bound))
     run.notes.append(f"first solve: {first.native} {first.objective} ({run.now():.2f} s)")
     if first.status is SubStatus.NO_SOLUTION and run.remaining() > 0:
         first = adapter.solve(run.remaining(), solution_limit=1, feasibility=True)
@@ -416,7 +425,7 @@ def _alns(
     for op in ops:
         engine.add_destroy_operator(wrap(op), name=op.name)
     engine.add_repair_operator(repair, name="sub_mip")
-    select = settings.bandit.build(len(ops), mab_seed)
+    select = settings.bandit.build(len(ops), mab_seed, optimistic=settings.optimistic_bandit)
     stop = BudgetStop(
         run.deadline,
         max_iterations=settings.max_iterations,

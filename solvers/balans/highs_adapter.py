@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -92,6 +93,7 @@ class HighsAdapter:
         self._all = np.arange(self.n, dtype=np.int32)
         self.integer = bool(np.any(lf.integrality))
         self._continuous = highspy.HighsVarType.kContinuous
+        self.improvements: list[tuple[float, float]] = []
 
     # -- temporary changes -------------------------------------------------
     def set_bounds(self, cols: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> None:
@@ -181,14 +183,61 @@ class HighsAdapter:
         cutoff: float | None = None,
         gap: float | None = None,
         feasibility: bool = False,
+        stall: float | None = None,
     ) -> SubResult:
         """Run HiGHS on the current model within *time_limit* seconds.
 
         *cutoff* is HiGHS's ``objective_bound`` (the MIP's upper limit: nodes
         whose bound reaches it are pruned), *gap* its ``mip_rel_gap``;
-        *feasibility* has no HiGHS counterpart and is ignored.
+        *feasibility* has no HiGHS counterpart and is ignored.  With *stall*
+        (seconds) the solve is interrupted (HiGHS's MIP interrupt callback)
+        once it has a point and has found no improving one for *stall*
+        seconds; every improving point's ``(perf_counter time, objective)``
+        is then kept in :attr:`improvements`.
         """
         del feasibility
+        self.improvements = []
+        if stall is not None:
+            return self._watched(float(stall), time_limit, start, solution_limit, cutoff, gap)
+        return self._solve(time_limit, start, solution_limit, cutoff, gap)
+
+    def _watched(
+        self,
+        stall: float,
+        time_limit: float,
+        start: np.ndarray | None,
+        solution_limit: int | None,
+        cutoff: float | None,
+        gap: float | None,
+    ) -> SubResult:
+        """:meth:`_solve` under the stall watch (see :meth:`solve`)."""
+        if not (math.isfinite(stall) and stall > 0):
+            raise ValueError(f"HighsAdapter.solve: stall must be a positive number, got {stall!r}")
+        seen = self.improvements
+
+        def improved(e: Any) -> None:
+            seen.append((time.perf_counter(), float(e.data_out.objective_function_value)))
+
+        def check(e: Any) -> None:
+            if seen and time.perf_counter() - seen[-1][0] >= stall:
+                e.interrupt()
+
+        self.h.cbMipImprovingSolution.subscribe(improved)
+        self.h.cbMipInterrupt.subscribe(check)
+        try:
+            return self._solve(time_limit, start, solution_limit, cutoff, gap)
+        finally:
+            self.h.cbMipImprovingSolution.unsubscribe(improved)
+            self.h.cbMipInterrupt.unsubscribe(check)
+
+    def _solve(
+        self,
+        time_limit: float,
+        start: np.ndarray | None,
+        solution_limit: int | None,
+        cutoff: float | None,
+        gap: float | None,
+    ) -> SubResult:
         h = self.h
         h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
         h.setOptionValue(

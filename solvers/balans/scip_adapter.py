@@ -108,6 +108,7 @@ class ScipAdapter:
             self._add_cons(A.indices[lo_k:hi_k], A.data[lo_k:hi_k], lf.row_lb[i], lf.row_ub[i])
         m.setMinimize()
         self._touched: list[np.ndarray] = []
+        self.improvements: list[tuple[float, float]] = []  # no stall watch on SCIP
         self._rows: list[Any] = []
         self._slacks: list[tuple[Any, float]] = []
         self._obj_swapped = False
@@ -246,6 +247,7 @@ class ScipAdapter:
         cutoff: float | None = None,
         gap: float | None = None,
         feasibility: bool = False,
+        stall: float | None = None,
     ) -> SubResult:
         """Run SCIP on the current model within *time_limit* seconds.
 
@@ -253,8 +255,11 @@ class ScipAdapter:
         SCIP's objective limit (``setObjlimit``: only better points are
         accepted, and SCIP stops once it proves there are none);
         *feasibility* is SCIP's feasibility emphasis with the feasibility pump
-        at every node, as the reference sets for its first solve.
+        at every node, as the reference sets for its first solve.  The
+        *stall* watch is HiGHS-only (the settings refuse it for SCIP).
         """
+        if stall is not None:
+            raise ValueError("ScipAdapter.solve: the stall watch is implemented for HiGHS only")
         self._problem_stage()
         m = self.model
         if feasibility:

@@ -139,8 +139,12 @@ class Bandit:
         if not (0.0 <= self.epsilon <= 1.0):
             raise OptionsError(f"epsilon must be in [0, 1], got {self.epsilon!r}")
 
-    def build(self, num_destroy: int, seed: int) -> Any:
-        """An ``alns.select.MABSelector`` over *num_destroy* arms and one repair."""
+    def build(self, num_destroy: int, seed: int, *, optimistic: bool = False) -> Any:
+        """An ``alns.select.MABSelector`` over *num_destroy* arms and one repair.
+
+        With *optimistic* every arm starts with one observation of the top
+        score (see :attr:`BalansSettings.optimistic_bandit`).
+        """
         from alns.select import MABSelector
         from mabwiser.mab import LearningPolicy
 
@@ -149,13 +153,17 @@ class Bandit:
             "softmax": lambda: LearningPolicy.Softmax(tau=self.tau),
             "epsilon_greedy": lambda: LearningPolicy.EpsilonGreedy(epsilon=self.epsilon),
         }[self.policy]()
-        return MABSelector(
+        select = MABSelector(
             scores=[float(s) for s in self.scores],
             num_destroy=num_destroy,
             num_repair=1,
             learning_policy=policy,
             seed=int(seed),
         )
+        if optimistic:
+            arms = [f"{d}_0" for d in range(num_destroy)]  # alns's "destroy_repair" arm names
+            select.mab.partial_fit(arms, [float(max(self.scores))] * num_destroy)
+        return select
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,21 @@ class BalansSettings:
         stays in [0.01, 1].
     size_step
         The factor of ``adaptive_size`` (> 1).
+    first_stall
+        Our extension (not in the paper or the package), HiGHS only: a
+        fraction of the budget.  The first solve then also stops once it has
+        a point and has found no improving one for ``first_stall * budget``
+        seconds (besides its time split and ``first_solution_limit``), so
+        that HiGHS keeps searching the whole MIP while it still improves
+        quickly and ALNS takes over when it stalls.  ``None``: off.
+    optimistic_bandit
+        Our extension (not in the paper or the package): before the first
+        iteration every arm gets one pseudo-observation of the top score
+        (``scores[0]``), the optimistic initial values of Sutton and Barto
+        (2018, section 2.6).  The package's Softmax starts every arm at 0, so
+        with tens of iterations the first arm that finds a new best is chosen
+        almost always and most arms are never tried; with the prior an
+        untried arm looks as good as one that just found a new best.
     """
 
     arms: tuple[str, ...] = BALANS22_ARMS
@@ -226,6 +249,8 @@ class BalansSettings:
     fix_continuous: bool = False
     adaptive_size: bool = False
     size_step: float = 1.5
+    first_stall: float | None = None
+    optimistic_bandit: bool = False
 
     def __post_init__(self) -> None:
         from solvers.balans.operators import make_operator
@@ -249,7 +274,22 @@ class BalansSettings:
         _positive("Balans", "size_step", self.size_step)
         if self.size_step <= 1.0:
             raise OptionsError(f"size_step must be greater than 1, got {self.size_step!r}")
-        for name in ("final_solve", "fix_continuous", "objective_cutoff", "adaptive_size"):
+        if self.first_stall is not None:
+            v = self.first_stall
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or not 0 < v <= 1:
+                raise OptionsError(
+                    f"first_stall must be a fraction of the budget in (0, 1] or None, got {v!r}"
+                )
+            if self.mip_solver != "highs":
+                raise OptionsError(
+                    "first_stall is implemented for mip_solver='highs' only; "
+                    "fix: drop first_stall or use mip_solver='highs'"
+                )
+        for name in (
+            "final_solve", "fix_continuous", "objective_cutoff", "adaptive_size",
+            "optimistic_bandit",
+        ):  # fmt: skip
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
@@ -264,7 +304,13 @@ PRESETS: dict[str, BalansSettings] = {
     ),
     "balans22": BalansSettings(),
 }
-PRESETS["balans22_highs"] = replace(PRESETS["balans22"], first_solution_limit=3, adaptive_size=True)
+PRESETS["balans22_highs"] = replace(
+    PRESETS["balans22"],
+    times=replace(PRESETS["balans22"].times, first_solution=60.0),
+    first_solution_limit=None,
+    first_stall=0.125,
+    adaptive_size=True,
+)
 """The published configurations, and our default for the HiGHS path.
 
 ``ijcai25``: the paper's MIPLIB setting (16 arms, simulated annealing 20 -> 1
@@ -277,11 +323,13 @@ time limit on the LP relaxation (the first-solution split), a first solve
 that stops at the first feasible point, an objective cutoff and a 1e-4 gap
 limit on the repair sub-MIPs.
 ``balans22_highs`` (the default when ``mip_solver="highs"``): ``balans22``
-with a first solve that stops at the third improving solution (HiGHS has no
-feasibility emphasis; the first point it finds is often a trivial one, and
-waiting for the whole 10 s split costs ALNS time on the instances where
-ALNS helps most) and the adaptive neighbourhood size (our extension, see
-:attr:`BalansSettings.adaptive_size`).  SCIP keeps ``balans22``.
+with two of our extensions.  The first solve is plain HiGHS on the whole
+MIP that stops once it has gone 1/8 of the budget without an improving
+solution (:attr:`BalansSettings.first_stall`; its split is the whole 60 s
+default budget, no solution-count limit): HiGHS alone improves fast on many
+instances right after its first points, and ALNS sub-MIPs that start too
+early lose that.  And the adaptive neighbourhood size
+(:attr:`BalansSettings.adaptive_size`).  SCIP keeps ``balans22``.
 """
 
 DEFAULT_PRESET = {"highs": "balans22_highs", "scip": "balans22"}
@@ -301,6 +349,8 @@ _SIMPLE = {
     "fix_continuous": "fix_continuous",
     "adaptive_size": "adaptive_size",
     "size_step": "size_step",
+    "first_stall": "first_stall",
+    "optimistic_bandit": "optimistic_bandit",
 }
 _ACCEPT = {
     "accept": "kind",
