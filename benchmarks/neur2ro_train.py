@@ -1,4 +1,9 @@
-"""Train the shipped neur2ro model of the two-stage robust knapsack family.
+"""Train the shipped neur2ro models: two-stage robust knapsack and capital budgeting.
+
+``--family cb`` trains the capital-budgeting model instead, on instances
+generated after Subramanyam et al.'s recipe (:func:`problems.robust.generate_cb`:
+``cbar ~ U[0, 10]``, ``rbar = cbar / 5``, ``B = sum(cbar) / 2``, simplex rows
+``phi``/``psi``, four risk factors), never on the benchmark's instances.
 
 Training instances are *generated* (never the benchmark's instances), with
 the generator of Arslan & Detienne as read off their instance files: weights
@@ -35,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from problems.robust.capital_budgeting import cb_model, generate_cb
 from problems.robust.knapsack import KnapsackInstance, knapsack_model
 from solvers.neur2ro import store
 from solvers.neur2ro.datagen import generate
@@ -42,7 +48,8 @@ from solvers.neur2ro.options import neur2ro_options
 from solvers.neur2ro.train import train
 
 CORRELATIONS = ("UN", "WC", "ASC", "SC")
-OUT = Path(__file__).resolve().parents[1] / "solvers" / "neur2ro" / "pretrained" / "knapsack.npz"
+PRETRAINED = Path(__file__).resolve().parents[1] / "solvers" / "neur2ro" / "pretrained"
+OUT = {"knapsack": PRETRAINED / "knapsack.npz", "cb": PRETRAINED / "capital_budgeting.npz"}
 
 
 def generate_instance(
@@ -84,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--train-time-limit", type=float, default=None, help="seconds of training")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--family", default="knapsack", choices=sorted(OUT))
+    ap.add_argument("--out", type=Path, default=None, help="default: the shipped model's file")
     ap.add_argument(
         "--data-cache",
         type=Path,
@@ -103,13 +111,20 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
-    insts = [
-        generate_instance(
-            rng, args.sizes[k % len(args.sizes)], CORRELATIONS[(k // len(args.sizes)) % 4]
-        )
-        for k in range(args.instances)
-    ]
-    models = [knapsack_model(i) for i in insts]
+    if args.family == "cb":
+        seeds = rng.integers(1 << 30, size=args.instances)
+        models = [
+            cb_model(generate_cb(args.sizes[k % len(args.sizes)], int(seeds[k])))
+            for k in range(args.instances)
+        ]
+    else:
+        insts = [
+            generate_instance(
+                rng, args.sizes[k % len(args.sizes)], CORRELATIONS[(k // len(args.sizes)) % 4]
+            )
+            for k in range(args.instances)
+        ]
+        models = [knapsack_model(i) for i in insts]
     if args.data_cache is not None and args.data_cache.exists():
         with args.data_cache.open("rb") as fh:
             data = pickle.load(fh)  # your own cache file from an earlier run
@@ -150,10 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     key = store.family_key(models[0])
     net.meta.update(
         datagen_s=data.seconds, train_s=stats.seconds, train_device=stats.device,
-        instances=len(models), samples=int(data.labels.size), generator="arslan_detienne_like",
+        instances=len(models), samples=int(data.labels.size),
+        generator="subramanyam_like" if args.family == "cb" else "arslan_detienne_like",
         strategy=args.strategy, sizes=list(args.sizes),
     )  # fmt: skip
-    path = store.save_model(net, args.out, family=key)
+    path = store.save_model(net, args.out or OUT[args.family], family=key)
     print(f"saved {path} ({path.stat().st_size / 1024:.0f} KiB), family {key}")
 
 

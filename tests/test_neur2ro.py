@@ -392,3 +392,17 @@ def test_polishing_goes_local_when_the_global_master_has_no_time(monkeypatch):
     ex = r.diagnostics.extra
     assert ex["certify_rounds"] == 3 and ex["certify_evaluations"] >= 1
     assert r.objective <= ex["ml_objective"] + 1e-9
+
+
+def test_datagen_time_limit_keeps_the_chunks_labelled_in_time():
+    m = knapsack_model(_instance())
+    full = generate([m], samples_per_instance=300, seed=0, workers=1, chunk=100)
+    assert full.labels.size + full.infeasible == 300
+    cut = generate([m], samples_per_instance=300, seed=0, workers=1, chunk=100, time_limit=1e-9)
+    assert cut.labels.size + cut.infeasible == 100  # at least (and here only) the first chunk
+    # the same pairs as the first chunk of the full run (labels are deterministic)
+    assert np.array_equal(cut.labels, full.labels[: cut.labels.size])
+    pooled = generate([m], samples_per_instance=300, seed=0, workers=2, chunk=100,
+                      time_limit=1e-9)  # fmt: skip
+    assert 100 <= pooled.labels.size + pooled.infeasible <= 300
+    assert np.array_equal(pooled.labels, full.labels[: pooled.labels.size])

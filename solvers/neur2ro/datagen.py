@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -236,6 +237,36 @@ def sample_targeted_scenarios(
     return out
 
 
+def _label_all(
+    tasks: list[tuple[Model, np.ndarray, np.ndarray]], workers: int, deadline: float | None
+) -> list[np.ndarray]:
+    """Labels of the tasks, in order; with a *deadline*, those of the first tasks done by it."""
+    if workers == 1:
+        out = []
+        for t in tasks:
+            if out and deadline is not None and time.perf_counter() >= deadline:
+                break
+            out.append(_label(t))
+        return out
+    ex = ProcessPoolExecutor(max_workers=workers)
+    try:
+        futures = [ex.submit(_label, t) for t in tasks]
+        out = []
+        for f in futures:
+            if deadline is None:
+                out.append(f.result())
+                continue
+            try:
+                out.append(f.result(timeout=max(0.0, deadline - time.perf_counter())))
+            except FuturesTimeout:
+                if out:
+                    break
+                out.append(f.result())  # at least one chunk
+        return out
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
 def _label(args: tuple[Model, np.ndarray, np.ndarray]) -> np.ndarray:
     """Worker: recourse values of pairs of one instance (``nan`` when infeasible)."""
     from workbench.compile.structure import compile_structure
@@ -258,6 +289,7 @@ def generate(
     chunk: int = 200,
     strategy: str = "uniform",
     targeted_fraction: float = 0.7,
+    time_limit: float | None = None,
 ) -> LabelledData:
     """Sample and label pairs for every instance in *models*.
 
@@ -278,6 +310,10 @@ def generate(
         ones and *targeted_fraction* of the scenarios aimed at the chosen items.
     targeted_fraction
         Share of targeted scenarios under ``strategy="targeted"``.
+    time_limit
+        Seconds for the labelling: chunks are labelled in order and those not
+        done by then are dropped (at least one chunk is always labelled; the
+        data then depend on the machine's speed).  ``None``: every pair.
 
     Returns
     -------
@@ -319,11 +355,9 @@ def generate(
     t_sample = time.perf_counter() - t0
     nw = workers if workers is not None else (os.cpu_count() or 1)
     nw = max(1, min(nw, len(tasks)))
-    if nw == 1:
-        labelled = [_label(t) for t in tasks]
-    else:
-        with ProcessPoolExecutor(max_workers=nw) as ex:
-            labelled = list(ex.map(_label, tasks))
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    labelled = _label_all(tasks, nw, deadline)
+    tasks, owner = tasks[: len(labelled)], owner[: len(labelled)]
     inst, xs_all, zs_all, labs = [], [], [], []
     infeasible = 0
     for (_, xs, zs), i, lab in zip(tasks, owner, labelled):
