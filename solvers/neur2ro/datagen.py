@@ -241,8 +241,8 @@ def _label_all(
     tasks: list[tuple[Model, np.ndarray, np.ndarray]], workers: int, deadline: float | None
 ) -> list[np.ndarray]:
     """Labels of the tasks, in order; with a *deadline*, those of the first tasks done by it."""
+    out: list[np.ndarray] = []
     if workers == 1:
-        out = []
         for t in tasks:
             if out and deadline is not None and time.perf_counter() >= deadline:
                 break
@@ -251,7 +251,6 @@ def _label_all(
     ex = ProcessPoolExecutor(max_workers=workers)
     try:
         futures = [ex.submit(_label, t) for t in tasks]
-        out = []
         for f in futures:
             if deadline is None:
                 out.append(f.result())
