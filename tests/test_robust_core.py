@@ -249,5 +249,6 @@ def test_cutoff_is_in_the_model_sense_when_maximising() -> None:
     assert full.exact and full.objective > 0
     assert evaluate_first_stage(rs, x, cutoff=full.objective * 1.01).cut_off
     assert not evaluate_first_stage(rs, x, cutoff=full.objective * 0.99).cut_off
-    with pytest.raises(ValueError, match="cutoff"):
-        evaluate_first_stage(rs, x, cutoff=math.nan)
+    for bad in (math.nan, "10", True):
+        with pytest.raises(ValueError, match="cutoff must be a number"):
+            evaluate_first_stage(rs, x, cutoff=bad)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from typing import Any
 
@@ -157,8 +158,10 @@ def evaluate_first_stage(
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if not (tol > 0 and big_m > 0 and max_iterations >= 1):
         raise ValueError("tol and big_m must be > 0 and max_iterations >= 1")
-    if cutoff is not None and math.isnan(cutoff):
-        raise ValueError("cutoff must be a number or None, got nan")
+    if cutoff is not None and (
+        isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real) or math.isnan(cutoff)
+    ):
+        raise ValueError(f"cutoff must be a number (the model's sense) or None, got {cutoff!r}")
     t0 = time.perf_counter()
     deadline = t0 + (float(time_limit) if time_limit is not None else math.inf)
     rs = robust_structure(model)
