@@ -91,11 +91,12 @@ def get_network(
     from solvers.neur2ro.train import train
 
     t_start = time.perf_counter()
-    # under a time limit the labelling gets a sixth of it (the pairs labelled by then),
+    # under a time limit the labelling gets a sixth of it (the pairs labelled by then, in
+    # chunks of 25 so that the limit is kept to within a chunk),
     # training what is left of a third: at n = 50 (capital budgeting, 60 s) labelling
     # all pairs took 34 s and left training 1 s
     data = generate([model], samples_per_instance=opts.samples_per_instance, seed=seed,
-                    workers=opts.workers,
+                    workers=opts.workers, chunk=200 if time_limit is None else 25,
                     time_limit=None if time_limit is None else time_limit / 6.0)  # fmt: skip
     if data.labels.size < 4:
         from workbench.errors import UnsupportedProblemError
