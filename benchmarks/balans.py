@@ -5,7 +5,8 @@ Methods (``--methods``, comma-separated):
 - ``highs``: plain HiGHS (``workbench.solve(backend="highs")``);
 - ``balans-highs``: our Balans on HiGHS (its default preset ``balans22_highs``, see
   ``solvers.balans.settings.PRESETS``; time splits scaled by budget/60);
-- ``balans-scip``: our Balans on SCIP (``mip_solver="scip"``, default preset ``balans22``);
+- ``balans-scip``: our Balans on SCIP (``mip_solver="scip"``, its default preset,
+  see ``solvers.balans.settings.DEFAULT_PRESET``; time splits scaled by budget/60);
 - ``scip``: plain SCIP (pyscipopt reads the file itself);
 - ``balans-pkg``: the ``balans`` package (the ``peers`` extra) on SCIP with its 2.2
   ``configs/default.json``, time limits scaled by budget/60, seed 1283 + seed.

@@ -79,13 +79,20 @@ def test_resizable_flags(name: str) -> None:
 
 
 def test_default_preset_depends_on_the_solver() -> None:
-    assert DEFAULT_PRESET == {"highs": "balans22_highs", "scip": "balans22"}
+    assert DEFAULT_PRESET == {"highs": "balans22_highs", "scip": "balans22_scip"}
     on_highs, on_scip = settings_from_options({}), settings_from_options({"mip_solver": "scip"})
     assert on_highs == PRESETS["balans22_highs"]
     assert on_highs.first_solution_limit is None and on_highs.first_stall == 0.125
     assert on_highs.adaptive_size and on_highs.times.first_solution == 60.0
-    assert on_scip.mip_solver == "scip" and on_scip.first_solution_limit == 1
-    assert not on_scip.adaptive_size and on_scip.first_stall is None
+    assert on_highs.first_emphasis == "feasibility"
+    assert on_scip == PRESETS["balans22_scip"]
+    # the faithful package configuration stays one preset away
+    faithful = settings_from_options({"mip_solver": "scip", "preset": "balans22"})
+    assert faithful == dataclasses.replace(PRESETS["balans22"], mip_solver="scip")
+    # our SCIP preset: the HiGHS one on SCIP with a plain (default-emphasis) first solve
+    assert PRESETS["balans22_scip"] == dataclasses.replace(
+        PRESETS["balans22_highs"], mip_solver="scip", first_emphasis="default"
+    )
     # the HiGHS preset differs from the package's configuration in exactly these fields
     d22 = PRESETS["balans22"]
     assert on_highs.arms == d22.arms and on_highs.times == dataclasses.replace(
@@ -95,7 +102,10 @@ def test_default_preset_depends_on_the_solver() -> None:
     assert not on_highs.optimistic_bandit and not d22.optimistic_bandit
     explicit = settings_from_options({"preset": "balans22"})
     assert explicit.first_solution_limit == 1 and not explicit.adaptive_size
-    assert explicit.first_stall is None
+    assert explicit.first_stall is None and explicit.first_emphasis == "feasibility"
+    # the faithful preset stays reachable on SCIP
+    faithful = settings_from_options({"preset": "balans22", "mip_solver": "scip"})
+    assert faithful == dataclasses.replace(d22, mip_solver="scip")
 
 
 def test_adaptive_options_validate() -> None:

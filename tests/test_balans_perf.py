@@ -168,11 +168,12 @@ def test_first_solve_stops_at_the_first_solution_and_repairs_use_cutoff(
 ) -> None:
     made = _recording(monkeypatch)
     lf = knapsack(30, 2, seed=7)
-    # first_solution_limit=1 (the default on SCIP; HiGHS's default 3 may solve this small
-    # knapsack outright in the first solve, leaving no repairs to check)
+    # the faithful balans22 first solve (first point, feasibility emphasis) on both solvers:
+    # the default presets' stall-watched first solve may solve this small knapsack
+    # outright, leaving no repairs to check
     s = settings_from_options({"mip_solver": kind, "time_iteration": 0.3, "max_iterations": 6,
                                "time_local_branching": 0.3, "time_crossover": 0.3,
-                               "first_solution_limit": 1})  # fmt: skip
+                               "preset": "balans22", "first_solution_limit": 1})  # fmt: skip
     run = run_balans(lf, s, time_limit=4.0, seed=1, threads=1)
     assert run.termination in (Termination.FEASIBLE, Termination.OPTIMAL)
     calls = made[0].calls

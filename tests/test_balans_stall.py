@@ -115,10 +115,12 @@ def test_stall_and_optimism_options_validate() -> None:
     for bad in (0, 1.5, -0.1, math.inf, True, "0.1"):
         with pytest.raises(OptionsError, match="first_stall"):
             settings_from_options({"first_stall": bad})
-    with pytest.raises(OptionsError, match="first_stall.*highs"):
-        settings_from_options({"mip_solver": "scip", "first_stall": 0.1})
-    with pytest.raises(OptionsError, match="first_stall"):  # the HiGHS preset on SCIP
-        settings_from_options({"mip_solver": "scip", "preset": "balans22_highs"})
+    # the watch exists on SCIP too now; the plain first solve is SCIP-only
+    assert settings_from_options({"mip_solver": "scip", "first_stall": 0.1}).first_stall == 0.1
+    with pytest.raises(OptionsError, match="first_emphasis.*mip_solver='scip'"):
+        settings_from_options({"first_emphasis": "default"})
+    with pytest.raises(OptionsError, match="first_emphasis"):
+        settings_from_options({"mip_solver": "scip", "first_emphasis": "plain"})
     with pytest.raises(OptionsError, match="optimistic_bandit"):
         settings_from_options({"optimistic_bandit": 1})
     assert settings_from_options({"first_stall": None}).first_stall is None
@@ -153,11 +155,12 @@ def test_optimistic_bandit_tries_every_arm_before_exploiting() -> None:
         assert len(set(optimistic)) == n
 
 
-def test_scip_adapter_refuses_the_stall_watch() -> None:
+def test_scip_adapter_rejects_a_bad_window() -> None:
     pytest.importorskip("pyscipopt")
     from solvers.balans.scip_adapter import ScipAdapter
 
     ad = ScipAdapter(to_minimisation(knapsack(10, 1, seed=0)), seed=0, threads=1)
     assert ad.improvements == []
-    with pytest.raises(ValueError, match="HiGHS only"):
-        ad.solve(1.0, stall=1.0)
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="stall"):
+            ad.solve(1.0, stall=bad)

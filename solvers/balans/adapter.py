@@ -142,6 +142,7 @@ class MipAdapter(Protocol):
         gap: float | None = None,
         feasibility: bool = False,
         stall: float | None = None,
+        patience: float | None = None,
     ) -> SubResult:
         """Solve the current (modified) model within *time_limit* seconds.
 
@@ -155,9 +156,11 @@ class MipAdapter(Protocol):
         *feasibility* puts the solver's emphasis on finding feasible points
         (SCIP's feasibility emphasis, as the reference uses for its first and
         random-objective solves; HiGHS has no such setting and ignores it);
-        *stall* (seconds, HiGHS only) stops the solve once it has a point and
-        has found no improving one for that long, recording each improving
-        point in :attr:`improvements`.  Every setting applies to this solve only.
+        *stall* (seconds) stops the solve once it has a point and has found
+        no improving one for that long, recording each improving point in
+        :attr:`improvements`; *patience* (seconds, with *stall* only) also
+        stops it when it has found no point at all for that long.  Every
+        setting applies to this solve only.
         """
         ...
 

@@ -2,8 +2,8 @@
 
 Options (``workbench.solve(..., backend="balans", **options)``) are listed
 in :data:`solvers.balans.settings.KNOWN_OPTIONS`; ``preset`` picks
-``"balans22"``, ``"balans22_highs"`` or ``"ijcai25"`` (default:
-``"balans22_highs"`` on HiGHS, ``"balans22"`` on SCIP; see
+``"balans22"``, ``"balans22_highs"``, ``"balans22_scip"`` or ``"ijcai25"``
+(default: ``"balans22_highs"`` on HiGHS, ``"balans22_scip"`` on SCIP; see
 :data:`solvers.balans.settings.PRESETS`).  ``time_limit`` is the whole
 budget (``default_budget`` when absent).
 

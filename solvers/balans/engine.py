@@ -272,15 +272,28 @@ def run_balans(
         run.raise_bound(lp.objective)
 
     stall = None if settings.first_stall is None else settings.first_stall * budget
+    plain = settings.first_emphasis == "default"
+    split = settings.times.first_solution
     first = adapter.solve(
-        min(settings.times.first_solution, run.remaining()),
+        min(split, run.remaining()),
         solution_limit=settings.first_solution_limit,
-        feasibility=True,
+        feasibility=not plain,
         stall=stall,
+        patience=stall if plain else None,
     )
-    for t_found, v in adapter.improvements:  # the watched first solve's anytime points
-        run.hist.add(t_found - run.t0, run.model_value(v), run.model_value(run.bound))
+    _watched_points(run, adapter)
     run.notes.append(f"first solve: {first.native} {first.objective} ({run.now():.2f} s)")
+    if plain and first.x is None and first.status is SubStatus.NO_SOLUTION:
+        # plain SCIP found no point within the window: the feasibility emphasis takes over,
+        # watched the same way, for the rest of the split
+        first = adapter.solve(
+            min(max(split - run.now(), 0.0), run.remaining()),
+            solution_limit=settings.first_solution_limit,
+            feasibility=True,
+            stall=stall,
+        )
+        _watched_points(run, adapter)
+        run.notes.append(f"first solve (feasibility emphasis): {first.native} ({run.now():.2f} s)")
     if first.status is SubStatus.NO_SOLUTION and run.remaining() > 0:
         first = adapter.solve(run.remaining(), solution_limit=1, feasibility=True)
         run.notes.append(f"first solve (rest of budget, first solution): {first.native}")
@@ -318,6 +331,12 @@ def run_balans(
         run.raise_bound(res.bound)
     term = Termination.OPTIMAL if run.closed() else Termination.FEASIBLE
     return _finish(run, out, term, first.native)
+
+
+def _watched_points(run: _Run, adapter: MipAdapter) -> None:
+    """Put a stall-watched solve's improving points into the anytime history."""
+    for t_found, v in adapter.improvements:
+        run.hist.add(t_found - run.t0, run.model_value(v), run.model_value(run.bound))
 
 
 def _alns(

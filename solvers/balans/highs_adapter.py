@@ -184,6 +184,7 @@ class HighsAdapter:
         gap: float | None = None,
         feasibility: bool = False,
         stall: float | None = None,
+        patience: float | None = None,
     ) -> SubResult:
         """Run HiGHS on the current model within *time_limit* seconds.
 
@@ -193,12 +194,15 @@ class HighsAdapter:
         (seconds) the solve is interrupted (HiGHS's MIP interrupt callback)
         once it has a point and has found no improving one for *stall*
         seconds; every improving point's ``(perf_counter time, objective)``
-        is then kept in :attr:`improvements`.
+        is then kept in :attr:`improvements`; with *patience* (seconds) it
+        is also interrupted when it has found no point at all for that long.
         """
         del feasibility
         self.improvements = []
         if stall is not None:
-            return self._watched(float(stall), time_limit, start, solution_limit, cutoff, gap)
+            return self._watched(
+                float(stall), time_limit, start, solution_limit, cutoff, gap, patience
+            )
         return self._solve(time_limit, start, solution_limit, cutoff, gap)
 
     def _watched(
@@ -209,17 +213,21 @@ class HighsAdapter:
         solution_limit: int | None,
         cutoff: float | None,
         gap: float | None,
+        patience: float | None = None,
     ) -> SubResult:
         """:meth:`_solve` under the stall watch (see :meth:`solve`)."""
         if not (math.isfinite(stall) and stall > 0):
             raise ValueError(f"HighsAdapter.solve: stall must be a positive number, got {stall!r}")
         seen = self.improvements
+        wait = math.inf if patience is None else float(patience)
+        t_start = time.perf_counter()
 
         def improved(e: Any) -> None:
             seen.append((time.perf_counter(), float(e.data_out.objective_function_value)))
 
         def check(e: Any) -> None:
-            if seen and time.perf_counter() - seen[-1][0] >= stall:
+            now = time.perf_counter()
+            if (seen and now - seen[-1][0] >= stall) or (not seen and now - t_start >= wait):
                 e.interrupt()
 
         self.h.cbMipImprovingSolution.subscribe(improved)

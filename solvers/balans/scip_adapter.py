@@ -9,6 +9,8 @@ made in SCIP's problem stage (``freeTransform`` first) and reverted by
 from __future__ import annotations
 
 import math
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,7 @@ SCIP_SUB_STATUS: dict[str, SubStatus] = {
 """SCIP status text -> :class:`SubStatus` (a limit with a point becomes FEASIBLE)."""
 
 _INF = 1e20
+_TICK = 0.05  # seconds between the stall clock's checks
 
 
 def _opt(v: float) -> float | None:
@@ -108,7 +111,8 @@ class ScipAdapter:
             self._add_cons(A.indices[lo_k:hi_k], A.data[lo_k:hi_k], lf.row_lb[i], lf.row_ub[i])
         m.setMinimize()
         self._touched: list[np.ndarray] = []
-        self.improvements: list[tuple[float, float]] = []  # no stall watch on SCIP
+        self.improvements: list[tuple[float, float]] = []
+        self._watch: Any = None  # the stall-watch event handler, included on first use
         self._rows: list[Any] = []
         self._slacks: list[tuple[Any, float]] = []
         self._obj_swapped = False
@@ -248,6 +252,7 @@ class ScipAdapter:
         gap: float | None = None,
         feasibility: bool = False,
         stall: float | None = None,
+        patience: float | None = None,
     ) -> SubResult:
         """Run SCIP on the current model within *time_limit* seconds.
 
@@ -255,11 +260,18 @@ class ScipAdapter:
         SCIP's objective limit (``setObjlimit``: only better points are
         accepted, and SCIP stops once it proves there are none);
         *feasibility* is SCIP's feasibility emphasis with the feasibility pump
-        at every node, as the reference sets for its first solve.  The
-        *stall* watch is HiGHS-only (the settings refuse it for SCIP).
+        at every node, as the reference sets for its first solve.  With
+        *stall* (seconds) an event handler records every new incumbent's
+        ``(perf_counter time, objective)`` in :attr:`improvements` and
+        interrupts the solve (``interruptSolve``) once it has a point and
+        has found no improving one for *stall* seconds (checked whenever a
+        node or an LP is solved, and every 50 ms by a clock thread while the
+        solve runs without the GIL); with *patience* (seconds) it also
+        interrupts the solve when it has found no point at all for that long.
         """
-        if stall is not None:
-            raise ValueError("ScipAdapter.solve: the stall watch is implemented for HiGHS only")
+        self.improvements = []
+        if stall is not None and not (math.isfinite(stall) and stall > 0):
+            raise ValueError(f"ScipAdapter.solve: stall must be a positive number, got {stall!r}")
         self._problem_stage()
         m = self.model
         if feasibility:
@@ -278,17 +290,53 @@ class ScipAdapter:
             for v, val in zip(self.vars, np.asarray(start).tolist(), strict=True):
                 m.setSolVal(sol, v, float(val))
             m.addSol(sol, free=True)
+        watch = None
+        if stall is not None:
+            watch = self._stall_watch()
+            shift = 0.0 if self._obj_swapped else self._offset
+            watch.arm(float(stall), patience, self.improvements, shift)
         try:
-            return self._run()
+            return self._run(watch)
         finally:
+            if watch is not None:
+                watch.disarm()
             if feasibility:  # back to SCIP's defaults (this resets every parameter)
                 self._problem_stage()
                 m.resetParams()
                 self._base_params()
 
-    def _run(self) -> SubResult:
+    def _stall_watch(self) -> Any:
+        """The stall-watch event handler (included in the model once, idle unless armed)."""
+        if self._watch is None:
+            self._watch = _make_stall_watch()
+            self.model.includeEventhdlr(
+                self._watch, "balans_stall", "interrupts a solve that stopped improving"
+            )
+        return self._watch
+
+    def _run(self, watch: Any = None) -> SubResult:
         m = self.model
-        m.optimize()
+        if watch is None:
+            m.optimize()
+        else:
+            # SCIP's events do not fire in every phase (lotsize sat in its root for 30 s
+            # without a node or LP event), so a clock thread checks the watch while the
+            # solve runs without the GIL
+            done = threading.Event()
+
+            def tick() -> None:
+                while not done.wait(_TICK):
+                    if watch.due():
+                        m.interruptSolve()
+                        return
+
+            clock = threading.Thread(target=tick, daemon=True)
+            clock.start()
+            try:
+                m.optimizeNogil()
+            finally:
+                done.set()
+                clock.join()
         native = str(m.getStatus())
         status = SCIP_SUB_STATUS.get(native, SubStatus.ERROR)
         bound = _opt(m.getDualbound()) if status is not SubStatus.INFEASIBLE else None
@@ -307,3 +355,77 @@ class ScipAdapter:
         if status is SubStatus.NO_SOLUTION:
             status = SubStatus.FEASIBLE
         return SubResult(status, x, obj, bound, native)
+
+
+def _make_stall_watch() -> Any:
+    """A pyscipopt event handler for :meth:`ScipAdapter.solve`'s *stall* watch.
+
+    While armed it catches new incumbents (``BESTSOLFOUND``) and, as clock
+    ticks, solved nodes and LPs; it appends ``(perf_counter time, objective
+    + shift)`` for each strictly improving incumbent and calls
+    ``interruptSolve`` once the last one is *stall* seconds old, or when none
+    came within *patience* seconds.  Disarmed it catches nothing.
+    """
+    from pyscipopt import SCIP_EVENTTYPE, Eventhdlr  # type: ignore[attr-defined]
+
+    best = SCIP_EVENTTYPE.BESTSOLFOUND
+    mask = best | SCIP_EVENTTYPE.NODESOLVED | SCIP_EVENTTYPE.LPSOLVED
+
+    class StallWatch(Eventhdlr):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.stall: float | None = None
+            self.patience = math.inf
+            self.t_start = 0.0
+            self.seen: list[tuple[float, float]] = []
+            self.shift = 0.0
+            self.caught = False
+
+        def arm(
+            self,
+            stall: float,
+            patience: float | None,
+            seen: list[tuple[float, float]],
+            shift: float,
+        ) -> None:
+            self.stall, self.seen, self.shift = stall, seen, shift
+            self.patience = math.inf if patience is None else float(patience)
+            self.t_start = time.perf_counter()
+
+        def disarm(self) -> None:
+            self.stall = None
+
+        def eventinit(self) -> None:  # after each transformation: catch only when armed
+            if self.stall is not None:
+                self.model.catchEvent(mask, self)
+                self.caught = True
+
+        def eventexit(self) -> None:
+            if self.caught:
+                self.model.dropEvent(mask, self)
+                self.caught = False
+
+        def eventexec(self, event: Any) -> None:
+            if self.stall is None:
+                return
+            now = time.perf_counter()
+            if event.getType() == best:
+                m = self.model
+                v = float(m.getSolObjVal(m.getBestSol())) + self.shift
+                # SCIP also reports a new best of equal value: only a strict improvement counts
+                if not self.seen or v < self.seen[-1][1] - 1e-9 * max(1.0, abs(v)):
+                    self.seen.append((now, v))
+            elif self.due(now):
+                self.model.interruptSolve()
+
+        def due(self, now: float | None = None) -> bool:
+            """Whether the armed watch's stall (or patience) has run out."""
+            if self.stall is None:
+                return False
+            now = time.perf_counter() if now is None else now
+            seen = self.seen
+            return bool(seen and now - seen[-1][0] >= self.stall) or (
+                not seen and now - self.t_start >= self.patience
+            )
+
+    return StallWatch()

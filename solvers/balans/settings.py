@@ -217,12 +217,22 @@ class BalansSettings:
     size_step
         The factor of ``adaptive_size`` (> 1).
     first_stall
-        Our extension (not in the paper or the package), HiGHS only: a
-        fraction of the budget.  The first solve then also stops once it has
-        a point and has found no improving one for ``first_stall * budget``
-        seconds (besides its time split and ``first_solution_limit``), so
-        that HiGHS keeps searching the whole MIP while it still improves
-        quickly and ALNS takes over when it stalls.  ``None``: off.
+        Our extension (not in the paper or the package): a fraction of the
+        budget.  The first solve then also stops once it has a point and has
+        found no improving one for ``first_stall * budget`` seconds (besides
+        its time split and ``first_solution_limit``), so that the MIP solver
+        keeps searching the whole MIP while it still improves quickly and
+        ALNS takes over when it stalls (HiGHS: its MIP callbacks; SCIP: an
+        event handler that calls ``interruptSolve``).  ``None``: off.
+    first_emphasis
+        Our extension (not in the paper or the package), SCIP only:
+        ``"feasibility"`` (the reference) runs the first solve under SCIP's
+        feasibility emphasis; ``"default"`` runs it as plain SCIP (which keeps
+        improving much faster once it has a point, e.g. gmu-35-40 and
+        graphdraw-domain), and with ``first_stall`` it is also interrupted
+        when it has found no point within the stall window, after which a
+        feasibility-emphasis solve, watched the same way, looks for one (for
+        instances such as csched007 where plain SCIP finds nothing in 60 s).
     optimistic_bandit
         Our extension (not in the paper or the package): before the first
         iteration every arm gets one pseudo-observation of the top score
@@ -250,6 +260,7 @@ class BalansSettings:
     adaptive_size: bool = False
     size_step: float = 1.5
     first_stall: float | None = None
+    first_emphasis: Literal["feasibility", "default"] = "feasibility"
     optimistic_bandit: bool = False
 
     def __post_init__(self) -> None:
@@ -281,11 +292,15 @@ class BalansSettings:
                 raise OptionsError(
                     f"first_stall must be a fraction of the budget in (0, 1] or None, got {v!r}"
                 )
-            if self.mip_solver != "highs":
-                raise OptionsError(
-                    "first_stall is implemented for mip_solver='highs' only; "
-                    "fix: drop first_stall or use mip_solver='highs'"
-                )
+        if self.first_emphasis not in ("feasibility", "default"):
+            raise OptionsError(
+                f"first_emphasis must be 'feasibility' or 'default', got {self.first_emphasis!r}"
+            )
+        if self.first_emphasis == "default" and self.mip_solver != "scip":
+            raise OptionsError(
+                "first_emphasis='default' is for mip_solver='scip' (HiGHS has no emphasis "
+                "setting); fix: drop first_emphasis or use mip_solver='scip'"
+            )
         for name in (
             "final_solve", "fix_continuous", "objective_cutoff", "adaptive_size",
             "optimistic_bandit",
@@ -311,7 +326,10 @@ PRESETS["balans22_highs"] = replace(
     first_stall=0.125,
     adaptive_size=True,
 )
-"""The published configurations, and our default for the HiGHS path.
+PRESETS["balans22_scip"] = replace(
+    PRESETS["balans22_highs"], mip_solver="scip", first_emphasis="default"
+)
+"""The published configurations, and our defaults for the HiGHS and SCIP paths.
 
 ``ijcai25``: the paper's MIPLIB setting (16 arms, simulated annealing 20 -> 1
 by 0.1, Thompson sampling with scores [1, 1, 0, 0], 20/60/150/20 s splits).
@@ -329,10 +347,19 @@ solution (:attr:`BalansSettings.first_stall`; its split is the whole 60 s
 default budget, no solution-count limit): HiGHS alone improves fast on many
 instances right after its first points, and ALNS sub-MIPs that start too
 early lose that.  And the adaptive neighbourhood size
-(:attr:`BalansSettings.adaptive_size`).  SCIP keeps ``balans22``.
+(:attr:`BalansSettings.adaptive_size`).
+``balans22_scip`` (the default when ``mip_solver="scip"``): ``balans22_highs``
+on SCIP, with the first solve run as plain SCIP
+(:attr:`BalansSettings.first_emphasis` ``"default"``), watched by an event
+handler that records improving points and a clock thread that interrupts the
+solve (SCIP's node and LP events do not fire during a long root phase, as on
+lotsize); when plain SCIP finds no point within the stall window, a
+feasibility-emphasis solve (the reference's) takes over, watched the same way.
+Our extensions, not the package's behaviour: ``preset="balans22"`` is the
+package's configuration.
 """
 
-DEFAULT_PRESET = {"highs": "balans22_highs", "scip": "balans22"}
+DEFAULT_PRESET = {"highs": "balans22_highs", "scip": "balans22_scip"}
 """The preset used when ``preset`` is not given, per ``mip_solver``."""
 
 _SIMPLE = {
@@ -350,6 +377,7 @@ _SIMPLE = {
     "adaptive_size": "adaptive_size",
     "size_step": "size_step",
     "first_stall": "first_stall",
+    "first_emphasis": "first_emphasis",
     "optimistic_bandit": "optimistic_bandit",
 }
 _ACCEPT = {
@@ -373,7 +401,8 @@ KNOWN_OPTIONS = ("preset", *_SIMPLE, *_ACCEPT, *_BANDIT, *_TIMES)
 def settings_from_options(extra: dict[str, Any]) -> BalansSettings:
     """Build :class:`BalansSettings` from ``solve(..., **options)`` keywords.
 
-    ``preset`` (``"balans22"``, ``"balans22_highs"`` or ``"ijcai25"``;
+    ``preset`` (``"balans22"``, ``"balans22_highs"``, ``"balans22_scip"`` or
+    ``"ijcai25"``;
     default :data:`DEFAULT_PRESET` for the chosen ``mip_solver``, itself
     ``"highs"`` by default) gives the base; the other keys override single
     fields.
