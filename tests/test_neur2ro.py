@@ -377,6 +377,8 @@ def test_polishing_cuts_off_candidates_that_cannot_win():
     assert ex["exact_eval"] and ex["certify_evaluations"] >= 2
     assert 1 <= ex["certify_cutoffs"] < ex["certify_evaluations"] + 1
     assert ex["certify_improved"] >= 1 and r.objective < ex["ml_objective"] - 1.0
+    msg = r.diagnostics.message
+    assert "worst case of the chosen x proven" in msg and "by exact polishing" in msg
 
 
 def test_polishing_goes_local_when_the_global_master_has_no_time(monkeypatch):

@@ -54,6 +54,19 @@ def _structure(model: Model, options: SolveOptions) -> CompiledModel:
     return s if isinstance(s, CompiledModel) else compile_structure(model)
 
 
+def _summary(run: Any, exact: bool, objective: float | None, extra: dict[str, Any]) -> str:
+    """One line for ``Diagnostics.message``: how ML-CCG ended and what the objective is."""
+    head = f"ML-CCG {run.outcome.value} after {run.iterations} iteration(s)"
+    if objective is None:
+        return f"{head}; the chosen first stage has no feasible recourse in some scenario"
+    if not exact:
+        return (f"{head}; the exact evaluation of the chosen x did not finish in the time limit: "
+                "the objective is a conservative bound on its worst case (raise time_limit)")  # fmt: skip
+    improved = int(extra.get("certify_improved") or 0)
+    polish = f", improved {improved} time(s) by exact polishing" if improved else ""
+    return f"{head}; worst case of the chosen x proven{polish}"
+
+
 def get_network(
     model: Model,
     opts: Any,
@@ -231,7 +244,11 @@ class Neur2roBackend:
             timings=Timings(solve=total),
             iterations=run.iterations,
             history=history,
-            diagnostics=Diagnostics(native_status=run.outcome.value, extra=extra),
+            diagnostics=Diagnostics(
+                native_status=run.outcome.value,
+                extra=extra,
+                message=_summary(run, exact, objective, extra),
+            ),  # fmt: skip
             backend=self.name,
         )
 
