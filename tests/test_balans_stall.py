@@ -164,3 +164,19 @@ def test_scip_adapter_rejects_a_bad_window() -> None:
     for bad in (0.0, -1.0, math.nan):
         with pytest.raises(ValueError, match="stall"):
             ad.solve(1.0, stall=bad)
+
+
+def test_stall_clock_rule_shared_by_the_adapters() -> None:
+    from solvers.balans.adapter import StallClock
+
+    seen: list[tuple[float, float]] = []
+    clock = StallClock(2.0, 5.0, seen)
+    t0 = clock.t_start
+    assert not clock.due(t0 + 4.9) and clock.due(t0 + 5.0)  # no point: the patience decides
+    clock.record(10.0, now=t0 + 1.0)
+    clock.record(10.0, now=t0 + 2.0)  # an equal "new best" is not an improvement
+    clock.record(9.0, now=t0 + 3.0)
+    assert seen == [(t0 + 1.0, 10.0), (t0 + 3.0, 9.0)]
+    assert not clock.due(t0 + 4.9) and clock.due(t0 + 5.0)  # 2 s after the last improvement
+    patient = StallClock(1.0, None, [])
+    assert not patient.due(patient.t_start + 1e6)  # without patience it waits for a point

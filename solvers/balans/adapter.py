@@ -11,6 +11,8 @@ native statuses never leave the adapter module (one table per adapter).
 from __future__ import annotations
 
 import enum
+import math
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,7 +20,15 @@ import numpy as np
 
 from workbench.compile.linear_form import LinearForm
 
-__all__ = ["MipAdapter", "SubResult", "SubStatus", "TempRow", "clip_window", "to_minimisation"]
+__all__ = [
+    "MipAdapter",
+    "StallClock",
+    "SubResult",
+    "SubStatus",
+    "TempRow",
+    "clip_window",
+    "to_minimisation",
+]
 
 
 class SubStatus(enum.Enum):
@@ -167,6 +177,39 @@ class MipAdapter(Protocol):
     def undo(self) -> None:
         """Revert every temporary change since the last ``undo``."""
         ...
+
+
+class StallClock:
+    """The stall watch's rule, shared by the adapters (see :meth:`MipAdapter.solve`).
+
+    Records strictly improving points ``(perf_counter time, objective)`` into
+    *seen* (the adapter's ``improvements`` list) and says when the solve is
+    due to stop: it has a point and none better for *stall* seconds, or no
+    point at all after *patience* seconds (``None``: wait for a point).
+    """
+
+    def __init__(
+        self, stall: float, patience: float | None, seen: list[tuple[float, float]]
+    ) -> None:
+        if not (math.isfinite(stall) and stall > 0):
+            raise ValueError(f"the stall watch needs a positive number of seconds, got {stall!r}")
+        self.stall = float(stall)
+        self.patience = math.inf if patience is None else float(patience)
+        self.seen = seen
+        self.t_start = time.perf_counter()
+
+    def record(self, value: float, now: float | None = None) -> None:
+        """Keep *value* when it improves strictly (solvers also report equal new bests)."""
+        seen = self.seen
+        if not seen or value < seen[-1][1] - 1e-9 * max(1.0, abs(value)):
+            seen.append((time.perf_counter() if now is None else now, float(value)))
+
+    def due(self, now: float | None = None) -> bool:
+        """Whether the stall (or, without a point, the patience) has run out."""
+        now = time.perf_counter() if now is None else now
+        if self.seen:
+            return now - self.seen[-1][0] >= self.stall
+        return now - self.t_start >= self.patience
 
 
 def clip_window(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
 
-from solvers.balans.adapter import SubResult, SubStatus, TempRow, clip_window
+from solvers.balans.adapter import StallClock, SubResult, SubStatus, TempRow, clip_window
 from workbench.compile.linear_form import LinearForm
 from workbench.compile.mps import load_into_highs
 from workbench.errors import BackendError
@@ -216,18 +215,13 @@ class HighsAdapter:
         patience: float | None = None,
     ) -> SubResult:
         """:meth:`_solve` under the stall watch (see :meth:`solve`)."""
-        if not (math.isfinite(stall) and stall > 0):
-            raise ValueError(f"HighsAdapter.solve: stall must be a positive number, got {stall!r}")
-        seen = self.improvements
-        wait = math.inf if patience is None else float(patience)
-        t_start = time.perf_counter()
+        clock = StallClock(stall, patience, self.improvements)
 
         def improved(e: Any) -> None:
-            seen.append((time.perf_counter(), float(e.data_out.objective_function_value)))
+            clock.record(float(e.data_out.objective_function_value))
 
         def check(e: Any) -> None:
-            now = time.perf_counter()
-            if (seen and now - seen[-1][0] >= stall) or (not seen and now - t_start >= wait):
+            if clock.due():
                 e.interrupt()
 
         self.h.cbMipImprovingSolution.subscribe(improved)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from solvers.balans.adapter import SubResult, SubStatus, TempRow, clip_window
+from solvers.balans.adapter import StallClock, SubResult, SubStatus, TempRow, clip_window
 from workbench.compile.linear_form import LinearForm
 
 __all__ = ["SCIP_SUB_STATUS", "ScipAdapter"]
@@ -270,8 +270,8 @@ class ScipAdapter:
         interrupts the solve when it has found no point at all for that long.
         """
         self.improvements = []
-        if stall is not None and not (math.isfinite(stall) and stall > 0):
-            raise ValueError(f"ScipAdapter.solve: stall must be a positive number, got {stall!r}")
+        # validated before any parameter changes
+        clock = None if stall is None else StallClock(float(stall), patience, self.improvements)
         self._problem_stage()
         m = self.model
         if feasibility:
@@ -291,10 +291,10 @@ class ScipAdapter:
                 m.setSolVal(sol, v, float(val))
             m.addSol(sol, free=True)
         watch = None
-        if stall is not None:
+        if clock is not None:
+            clock.t_start = time.perf_counter()
             watch = self._stall_watch()
-            shift = 0.0 if self._obj_swapped else self._offset
-            watch.arm(float(stall), patience, self.improvements, shift)
+            watch.arm(clock, shift)
         try:
             return self._run(watch)
         finally:
@@ -374,29 +374,18 @@ def _make_stall_watch() -> Any:
     class StallWatch(Eventhdlr):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
-            self.stall: float | None = None
-            self.patience = math.inf
-            self.t_start = 0.0
-            self.seen: list[tuple[float, float]] = []
+            self.clock: StallClock | None = None
             self.shift = 0.0
             self.caught = False
 
-        def arm(
-            self,
-            stall: float,
-            patience: float | None,
-            seen: list[tuple[float, float]],
-            shift: float,
-        ) -> None:
-            self.stall, self.seen, self.shift = stall, seen, shift
-            self.patience = math.inf if patience is None else float(patience)
-            self.t_start = time.perf_counter()
+        def arm(self, clock: StallClock, shift: float) -> None:
+            self.clock, self.shift = clock, shift
 
         def disarm(self) -> None:
-            self.stall = None
+            self.clock = None
 
         def eventinit(self) -> None:  # after each transformation: catch only when armed
-            if self.stall is not None:
+            if self.clock is not None:
                 self.model.catchEvent(mask, self)
                 self.caught = True
 
@@ -406,26 +395,17 @@ def _make_stall_watch() -> Any:
                 self.caught = False
 
         def eventexec(self, event: Any) -> None:
-            if self.stall is None:
+            clock = self.clock
+            if clock is None:
                 return
-            now = time.perf_counter()
             if event.getType() == best:
                 m = self.model
-                v = float(m.getSolObjVal(m.getBestSol())) + self.shift
-                # SCIP also reports a new best of equal value: only a strict improvement counts
-                if not self.seen or v < self.seen[-1][1] - 1e-9 * max(1.0, abs(v)):
-                    self.seen.append((now, v))
-            elif self.due(now):
+                clock.record(float(m.getSolObjVal(m.getBestSol())) + self.shift)
+            elif clock.due():
                 self.model.interruptSolve()
 
-        def due(self, now: float | None = None) -> bool:
+        def due(self) -> bool:
             """Whether the armed watch's stall (or patience) has run out."""
-            if self.stall is None:
-                return False
-            now = time.perf_counter() if now is None else now
-            seen = self.seen
-            return bool(seen and now - seen[-1][0] >= self.stall) or (
-                not seen and now - self.t_start >= self.patience
-            )
+            return self.clock is not None and self.clock.due()
 
     return StallWatch()
