@@ -20,6 +20,8 @@ pytest.importorskip("alns")
 pytest.importorskip("mabwiser")
 pytest.importorskip("highspy")
 
+from balans_recorder import recording  # noqa: E402
+
 from solvers.balans import engine  # noqa: E402
 from solvers.balans.adapter import SubResult, SubStatus  # noqa: E402
 from solvers.balans.engine import run_balans  # noqa: E402
@@ -126,47 +128,11 @@ def test_lp_relaxation_with_a_time_limit(kind: str) -> None:
 # Engine: first solve, cutoff in the repair step, LP time limit
 
 
-class _Recorder:
-    """Wraps a real adapter and records every solve's keyword arguments."""
-
-    def __init__(self, inner: Any, lp: SubResult | None = None) -> None:
-        self.inner, self.lp = inner, lp
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.name = inner.name
-
-    def lp_relaxation(self, time_limit: float | None = None) -> SubResult:
-        self.calls.append(("lp", {"time_limit": time_limit}))
-        if self.lp is not None:
-            return self.lp
-        res: SubResult = self.inner.lp_relaxation(time_limit)
-        return res
-
-    def solve(self, time_limit: float, **kw: Any) -> SubResult:
-        self.calls.append(("solve", dict(kw, time_limit=time_limit)))
-        res: SubResult = self.inner.solve(time_limit, **kw)
-        return res
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-def _recording(monkeypatch: pytest.MonkeyPatch, lp: SubResult | None = None) -> list[_Recorder]:
-    made: list[_Recorder] = []
-    real = engine.make_adapter
-
-    def make(*a: Any, **k: Any) -> _Recorder:
-        made.append(_Recorder(real(*a, **k), lp))
-        return made[-1]
-
-    monkeypatch.setattr(engine, "make_adapter", make)
-    return made
-
-
 @pytest.mark.parametrize("kind", ADAPTERS)
 def test_first_solve_stops_at_the_first_solution_and_repairs_use_cutoff(
     kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made = _recording(monkeypatch)
+    made = recording(monkeypatch)
     lf = knapsack(30, 2, seed=7)
     # the faithful balans22 first solve (first point, feasibility emphasis) on both solvers:
     # the default presets' stall-watched first solve may solve this small knapsack
@@ -191,7 +157,7 @@ def test_first_solve_stops_at_the_first_solution_and_repairs_use_cutoff(
 
 
 def test_no_cutoff_when_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    made = _recording(monkeypatch)
+    made = recording(monkeypatch)
     s = settings_from_options({"objective_cutoff": False, "sub_mip_gap": None,
                                "time_iteration": 0.3, "max_iterations": 5,
                                "first_solution_limit": 1})  # fmt: skip
@@ -201,7 +167,7 @@ def test_no_cutoff_when_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_sa_cuts_off_only_where_the_incumbent_is_a_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    made = _recording(monkeypatch)
+    made = recording(monkeypatch)
     s = settings_from_options({"preset": "ijcai25", "arms": ["rens_50", "mutation_50"],
                                "time_iteration": 0.3, "max_iterations": 12})  # fmt: skip
     run_balans(knapsack(60, 3, seed=4), s, time_limit=5.0, seed=2, threads=1)
@@ -212,7 +178,7 @@ def test_sa_cuts_off_only_where_the_incumbent_is_a_start(monkeypatch: pytest.Mon
 
 
 def test_lp_not_solved_in_time_drops_the_lp_arms(monkeypatch: pytest.MonkeyPatch) -> None:
-    _recording(monkeypatch, lp=SubResult(SubStatus.NO_SOLUTION, native="time limit"))
+    recording(monkeypatch, lp=SubResult(SubStatus.NO_SOLUTION, native="time limit"))
     # first_solution_limit=1: the default stall-watched first solve may solve it outright
     s = settings_from_options({"time_iteration": 0.3, "max_iterations": 4,
                                "first_solution_limit": 1})  # fmt: skip

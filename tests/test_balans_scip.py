@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +13,8 @@ pytest.importorskip("mabwiser")
 pytest.importorskip("highspy")
 pytest.importorskip("pyscipopt")
 
-from solvers.balans import engine  # noqa: E402
+from balans_recorder import recording  # noqa: E402
+
 from solvers.balans.adapter import SubResult, SubStatus, to_minimisation  # noqa: E402
 from solvers.balans.engine import run_balans  # noqa: E402
 from solvers.balans.generators import independent_set, knapsack  # noqa: E402
@@ -85,41 +85,8 @@ def test_scip_watch_reports_the_offset_objective() -> None:
     assert r.objective == pytest.approx(lf.objective_value(r.x))
 
 
-class _Recorder:
-    """Wraps an adapter, records each solve's keywords; can fake the first solve's outcome."""
-
-    def __init__(self, inner: Any, first: SubResult | None = None) -> None:
-        self.inner = inner
-        self.first = first
-        self.calls: list[dict[str, Any]] = []
-        self.name = inner.name
-
-    def solve(self, time_limit: float, **kw: Any) -> SubResult:
-        self.calls.append(dict(kw, time_limit=time_limit))
-        if self.first is not None and len(self.calls) == 1:
-            self.inner.improvements = []
-            return self.first
-        res: SubResult = self.inner.solve(time_limit, **kw)
-        return res
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-def _recording(monkeypatch: pytest.MonkeyPatch, first: SubResult | None = None) -> list[_Recorder]:
-    made: list[_Recorder] = []
-    real = engine.make_adapter
-
-    def make(*a: Any, **k: Any) -> _Recorder:
-        made.append(_Recorder(real(*a, **k), first))
-        return made[-1]
-
-    monkeypatch.setattr(engine, "make_adapter", make)
-    return made
-
-
 def test_scip_default_first_solve_is_plain_and_watched(monkeypatch: pytest.MonkeyPatch) -> None:
-    made = _recording(monkeypatch)
+    made = recording(monkeypatch)
     s = settings_from_options(
         {"mip_solver": "scip", "preset": "balans22_scip", "max_iterations": 2, **FAST}
     )
@@ -127,7 +94,7 @@ def test_scip_default_first_solve_is_plain_and_watched(monkeypatch: pytest.Monke
     run = run_balans(to_minimisation(independent_set(300, 0.05, seed=1)), s, time_limit=6.0,
                      seed=0, threads=1)  # fmt: skip
     assert run.termination in (Termination.FEASIBLE, Termination.OPTIMAL)
-    first = made[0].calls[0]
+    first = made[0].solves[0]
     assert first["feasibility"] is False and first["solution_limit"] is None
     assert first["stall"] == pytest.approx(0.75) and first["patience"] == pytest.approx(0.75)
     note = next(n for n in run.notes if n.startswith("first solve"))
@@ -140,12 +107,12 @@ def test_scip_default_first_solve_is_plain_and_watched(monkeypatch: pytest.Monke
 def test_scip_falls_back_to_feasibility_emphasis(monkeypatch: pytest.MonkeyPatch) -> None:
     # the plain first solve "found nothing within the window": the feasibility emphasis,
     # watched the same way, must take over and give ALNS its start
-    made = _recording(monkeypatch, first=SubResult(SubStatus.NO_SOLUTION, native="userinterrupt"))
+    made = recording(monkeypatch, first=SubResult(SubStatus.NO_SOLUTION, native="userinterrupt"))
     s = settings_from_options(
         {"mip_solver": "scip", "preset": "balans22_scip", "max_iterations": 1, **FAST}
     )
     run = run_balans(knapsack(30, 2, seed=7), s, time_limit=4.0, seed=1, threads=1)
-    calls = made[0].calls
+    calls = made[0].solves
     assert calls[0]["feasibility"] is False
     assert calls[1]["feasibility"] is True and calls[1]["stall"] == pytest.approx(0.5)
     assert calls[1]["solution_limit"] is None and calls[1].get("patience") is None
@@ -157,11 +124,11 @@ def test_scip_falls_back_to_feasibility_emphasis(monkeypatch: pytest.MonkeyPatch
 def test_faithful_preset_on_scip_keeps_the_reference_first_solve(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    made = _recording(monkeypatch)
+    made = recording(monkeypatch)
     s = settings_from_options({"mip_solver": "scip", "preset": "balans22", "max_iterations": 1,
                                "time_iteration": 0.3})  # fmt: skip
     run_balans(knapsack(30, 2, seed=7), s, time_limit=3.0, seed=1, threads=1)
-    first = made[0].calls[0]
+    first = made[0].solves[0]
     assert first["feasibility"] is True and first["solution_limit"] == 1
     assert first["stall"] is None and first["patience"] is None
 

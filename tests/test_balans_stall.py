@@ -15,8 +15,9 @@ pytest.importorskip("alns")
 pytest.importorskip("mabwiser")
 pytest.importorskip("highspy")
 
-from solvers.balans import engine  # noqa: E402
-from solvers.balans.adapter import SubResult, SubStatus, to_minimisation  # noqa: E402
+from balans_recorder import recording  # noqa: E402
+
+from solvers.balans.adapter import SubStatus, to_minimisation  # noqa: E402
 from solvers.balans.engine import run_balans  # noqa: E402
 from solvers.balans.generators import independent_set, knapsack  # noqa: E402
 from solvers.balans.highs_adapter import HighsAdapter  # noqa: E402
@@ -55,43 +56,16 @@ def test_stall_watch_rejects_a_bad_window() -> None:
             ad.solve(1.0, stall=bad)
 
 
-class _Recorder:
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls: list[dict[str, Any]] = []
-        self.name = inner.name
-
-    def solve(self, time_limit: float, **kw: Any) -> SubResult:
-        self.calls.append(dict(kw, time_limit=time_limit))
-        res: SubResult = self.inner.solve(time_limit, **kw)
-        return res
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-def _recording(monkeypatch: pytest.MonkeyPatch) -> list[_Recorder]:
-    made: list[_Recorder] = []
-    real = engine.make_adapter
-
-    def make(*a: Any, **k: Any) -> _Recorder:
-        made.append(_Recorder(real(*a, **k)))
-        return made[-1]
-
-    monkeypatch.setattr(engine, "make_adapter", make)
-    return made
-
-
 def test_first_solve_stops_on_stall_and_its_points_enter_the_history(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    made = _recording(monkeypatch)
+    made = recording(monkeypatch)
     s = settings_from_options({"first_stall": 0.1, "max_iterations": 2, "time_iteration": 0.5,
                                "time_local_branching": 0.5, "time_crossover": 0.5})  # fmt: skip
     assert s.first_solution_limit is None  # the default HiGHS preset
     run = run_balans(_slow_start(), s, time_limit=6.0, seed=0, threads=1)
     assert run.termination in (Termination.FEASIBLE, Termination.OPTIMAL)
-    first = made[0].calls[0]
+    first = made[0].solves[0]
     assert first["stall"] == pytest.approx(0.6) and first["solution_limit"] is None
     assert first["time_limit"] <= 6.0
     note = next(n for n in run.notes if n.startswith("first solve"))
@@ -105,10 +79,10 @@ def test_first_solve_stops_on_stall_and_its_points_enter_the_history(
 
 
 def test_first_solve_without_stall_gets_no_watch(monkeypatch: pytest.MonkeyPatch) -> None:
-    made = _recording(monkeypatch)
+    made = recording(monkeypatch)
     s = settings_from_options({"preset": "balans22", "max_iterations": 1, "time_iteration": 0.3})
     run_balans(knapsack(30, 2, seed=7), s, time_limit=3.0, seed=1, threads=1)
-    assert made[0].calls[0]["stall"] is None and made[0].calls[0]["solution_limit"] == 1
+    assert made[0].solves[0]["stall"] is None and made[0].solves[0]["solution_limit"] == 1
 
 
 def test_stall_and_optimism_options_validate() -> None:
