@@ -108,6 +108,10 @@ def _knapsack(root: Path, args: argparse.Namespace, extra: dict[str, Any]) -> No
               f"(ML x before certification {100 * ml_err:6.2f}%) {dt:6.1f}s | paper "
               f"{p_obj:10.1f} err {100 * rows[-1][6]:6.2f}% {p_t:5.1f}s "
               f"[{r.termination.value}, exact={rows[-1][9]}]", flush=True)  # fmt: skip
+    if not rows:
+        have = sorted({int(k.split("_n")[1].split("_")[0]) for k in pub if "_n" in k})
+        raise SystemExit(f"no knapsack instance of size {args.sizes} with a published Neur2RO "
+                         f"result; the archive has n = {have} (--sizes)")  # fmt: skip
     ok = [r for r in rows if r[1] == r[1]]
     if ok:
         print(f"\nknapsack: {len(ok)}/{len(rows)} solved; median rel. error "
@@ -137,6 +141,10 @@ def _capital_budgeting(root: Path, args: argparse.Namespace, extra: dict[str, An
         if n in args.cb_sizes and len(by_n.setdefault(n, [])) < args.cb_per_size:
             by_n[n].append(name)
     names = {nm for v in by_n.values() for nm in v}
+    if not names:
+        sizes = sorted({int(r["n_items"]) for r in pub.values()})
+        raise SystemExit(f"no capital-budgeting instance of size {args.cb_sizes}; the archive "
+                         f"has n = {sizes} (--cb-sizes)")  # fmt: skip
     cb_extra = dict(extra)
     cb_extra.pop("model_path", None)
     if args.cb_model_path is not None:
