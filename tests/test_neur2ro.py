@@ -408,3 +408,34 @@ def test_datagen_time_limit_keeps_the_chunks_labelled_in_time():
                       time_limit=1e-9)  # fmt: skip
     assert 100 <= pooled.labels.size + pooled.infeasible <= 300
     assert np.array_equal(pooled.labels, full.labels[: pooled.labels.size])
+
+
+def test_argmax_main_pays_the_exact_recourse_at_the_predicted_worst_scenario(trained):
+    from solvers.neur2ro.ccg import argmax_applicable
+
+    m, split, f, net, _, _ = trained
+    opts = neur2ro_options({})
+    assert argmax_applicable(split)
+    scen = list(sample_scenarios(split, np.random.default_rng(5), 4))
+    main, _ = main_problem(split, f, net, scen, opts, 30.0, form="argmax")
+    assert main.ok
+    xm, theta = np.round(main.x[: split.nx]), main.x[split.nx]
+    preds = [net.predict(f, xm, xi) for xi in scen]
+    # theta is the exact recourse cost in a scenario the network ranks worst (ties allowed)
+    tops = [k for k, p in enumerate(preds) if p >= max(preds) - 1e-6]
+    exact = [split.recourse_value(xm, scen[k]).value for k in tops]
+    assert min(abs(theta - e) for e in exact) <= 1e-6 * max(1.0, abs(theta))
+    # a warm start from that x is accepted and the objective does not get worse
+    warm, _ = main_problem(split, f, net, scen, opts, 30.0, x_start=xm, form="argmax")
+    assert warm.ok and warm.objective <= main.objective + 1e-6 * max(1.0, abs(main.objective))
+    # the max form charges the network's largest prediction instead
+    mx, _ = main_problem(split, f, net, scen, opts, 30.0, form="max")
+    xmx, th_mx = np.round(mx.x[: split.nx]), mx.x[split.nx]
+    assert th_mx == pytest.approx(max(net.predict(f, xmx, xi) for xi in scen), abs=1e-5)
+
+
+def test_main_form_option_is_validated():
+    assert neur2ro_options({}).main_form == "argmax"
+    assert neur2ro_options({"main_form": "max"}).main_form == "max"
+    with pytest.raises(OptionsError, match="main_form.*argmax, max"):
+        neur2ro_options({"main_form": "mean"})

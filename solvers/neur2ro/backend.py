@@ -188,6 +188,8 @@ class Neur2roBackend:
             predicted_objective=None,
             ml_time_s=ml_s,
             embedding=opts.embedding,
+            main_form=run.form,
+            scenarios=[[float(v) for v in xi] for xi in run.scenarios],
             main_binaries=run.main_binaries,
             adversarial_binaries=run.adversarial_binaries,
         )

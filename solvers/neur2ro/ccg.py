@@ -1,16 +1,29 @@
-"""ML-CCG in the argmax form: main and adversarial MILPs over the embedded network.
+"""ML-CCG over the embedded network, in the argmax form (Neur2RO) or the max form.
 
-Main problem (``scenarios`` found so far)::
+Argmax form (the default, ``main_form="argmax"``), over the ``scenarios`` found so far::
 
-    min c x + theta   s.t.  theta >= Q̂(x, xi_k)  for every k,  first-stage rows,
+    min c x + theta
+    s.t. a >= Q̂(x, xi_k)                    for every k   (a = max_k Q̂)
+         a <= Q̂(x, xi_k) + M (1 - s_k),  sum_k s_k = 1     (s picks an argmax)
+         theta >= f(x, y_k, xi_k) - M (1 - s_k)             (the exact recourse cost there)
+         y_k in Y(x, xi_k)                   for every k,   first-stage rows,
 
-with the x-embedding embedded once and the value head once per scenario (the
+so the network only ranks the scenarios: the cost charged is the exact
+recourse cost in the scenario it predicts to be the worst (one copy of the
+recourse per scenario; every copy must be feasible, which a robust x
+satisfies anyway).  Max form (``main_form="max"``, and the fallback when the
+recourse is not linear in x and y at a fixed scenario or has unbounded
+columns)::
+
+    min c x + theta   s.t.  theta >= Q̂(x, xi_k)  for every k,  first-stage rows.
+
+The x-embedding is embedded once and the value head once per scenario (the
 scenario embeddings are constants).  Adversarial problem at a fixed ``x̄``::
 
     max_{xi in U} Q̂(x̄, xi)
 
 with the x-embedding a constant.  A scenario is added while the adversary's
-value exceeds ``theta`` by more than the tolerance.
+value exceeds ``max_k Q̂(x̄, xi_k)`` by more than the tolerance.
 """
 
 from __future__ import annotations
@@ -30,7 +43,14 @@ from solvers.neur2ro.network import NetWeights
 from solvers.neur2ro.options import Neur2roOptions
 from solvers.neur2ro.recourse import RobustSplit
 
-__all__ = ["CcgOutcome", "CcgRun", "adversarial", "main_problem", "run_ccg"]
+__all__ = [
+    "CcgOutcome",
+    "CcgRun",
+    "adversarial",
+    "argmax_applicable",
+    "main_problem",
+    "run_ccg",
+]
 
 
 class CcgOutcome(enum.Enum):
@@ -58,6 +78,7 @@ class CcgRun:
     main_binaries: int = 0
     adversarial_binaries: int = 0
     message: str = ""
+    form: str = "max"  # the main problem's form actually used
 
 
 def _input_aff(
@@ -74,6 +95,13 @@ def _scale(a: Aff, s: float, n: int) -> Aff:
     return Aff(sp.csr_matrix(a.pad(n) * s), a.c * s, a.lo * s, a.hi * s)
 
 
+def _out(q: Aff, scale: float, shift: float, n: int) -> Aff:
+    """``scale * q + shift`` (bounds in the right order for either sign of *scale*)."""
+    lo, hi = q.lo * scale + shift, q.hi * scale + shift
+    return Aff(sp.csr_matrix(q.pad(n) * scale), q.c * scale + shift, np.minimum(lo, hi),
+               np.maximum(lo, hi))  # fmt: skip
+
+
 def main_problem(
     split: RobustSplit,
     f: InstanceFeatures,
@@ -84,13 +112,16 @@ def main_problem(
     seed: int = 0,
     x_start: np.ndarray | None = None,
     feasibility: bool = False,
+    form: str = "max",
 ) -> tuple[MilpOut, int]:
     """Solve the main MILP; the point's first ``nx`` entries are x and entry ``nx`` is theta.
 
-    *x_start* (e.g. the previous main solution) warm-starts HiGHS.  With
-    *feasibility*, every scenario also gets a copy of the recourse rows (no
-    cost): x must leave a feasible recourse there, which the network, trained
-    on feasible pairs only, cannot say.
+    *form* is ``"argmax"`` or ``"max"`` (see the module doc; check
+    :func:`argmax_applicable` first).  *x_start* (e.g. the previous main
+    solution) warm-starts HiGHS.  With *feasibility* (max form), every scenario
+    also gets a copy of the recourse rows (no cost): x must leave a feasible
+    recourse there, which the network, trained on feasible pairs only, cannot
+    say.  The argmax form has those copies anyway.
     """
     b = MilpBuilder(loose_m=opts.loose_m if opts.embedding == "bigm_loose" else None)
     c_fs = split.first_stage_c()
@@ -107,21 +138,35 @@ def main_problem(
     )
     ex = b.mlp(net.rho_x, _scale(pooled, 1.0 / net.pool, b.n))
     g = net.glob(f)
+    preds: list[Aff] = []  # Q̂(x, xi_k) in the model's units
     for xi in scenarios:
         ez = net.embed_z(f, xi)
         h = ex.stack(Aff.const(np.concatenate([ez, g]), b.n), b.n)
         q = b.mlp(net.value, h, last_relu=False)
-        # theta - out_scale * q >= out_scale * q.c + out_shift
-        row = sp.csr_matrix(([1.0], ([0], [theta[0]])), shape=(1, b.n)) - net.out_scale * q.pad(b.n)
-        b.add_rows(row, np.array([net.out_scale * q.c[0] + net.out_shift]), np.array([np.inf]))
-    if feasibility:
-        _feasibility_rows(b, split, x, scenarios)
+        preds.append(_out(q, net.out_scale, net.out_shift, b.n))
+    extra_start: dict[int, float] = {}
+    if form == "argmax":
+        st = None
+        if x_start is not None:
+            xs0 = np.asarray(x_start, dtype=float)
+            st = (xs0, [net.predict(f, xs0, xi) for xi in scenarios])
+        extra_start = _argmax_rows(b, split, x, int(theta[0]), preds, scenarios, st)
+    else:
+        for pred in preds:  # theta - Q̂_k >= 0
+            row = sp.csr_matrix(([1.0], ([0], [theta[0]])), shape=(1, b.n)) - pred.pad(b.n)
+            b.add_rows(row, np.array([pred.c[0]]), np.array([np.inf]))
+        if feasibility:
+            _feasibility_rows(b, split, x, scenarios)
     c, A, rlo, rhi, clb, cub, integ = b.assemble()
     start = None
     if x_start is not None:
         xs = np.asarray(x_start, dtype=float)
-        th = max(net.predict(f, xs, xi) for xi in scenarios)
+        th = extra_start.pop(int(theta[0]), None)
+        if th is None:
+            th = max(net.predict(f, xs, xi) for xi in scenarios)
         full = b.complete(np.concatenate([x, theta]), np.concatenate([xs, [th]]))
+        for j, v in extra_start.items():
+            full[j] = v
         start = (np.arange(b.n), full)
     out = solve_milp(c, A, rlo, rhi, clb, cub, integ, offset=split.fs_const,
                      time_limit=time_limit, mip_rel_gap=opts.mip_rel_gap, seed=seed,
@@ -129,6 +174,102 @@ def main_problem(
     if out.x is not None:
         out.x = out.x[: split.nx + 1]
     return out, b.binaries
+
+
+def argmax_applicable(split: RobustSplit) -> bool:
+    """Whether the argmax form applies: recourse linear in (x, y) at a fixed scenario, y bounded."""
+    from solvers.neur2ro.certify import _linear_in_x
+
+    ylb, yub = split.col_lb[split.y_cols], split.col_ub[split.y_cols]
+    if split.ny and not (np.all(np.isfinite(ylb)) and np.all(np.isfinite(yub))):
+        return False
+    xi = (split.z_lb + split.z_ub) / 2
+    return all(_linear_in_x(split, part, xi) is not None for part in (split.obj, *split.rows))
+
+
+def _interval(M: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of ``M v`` for ``lo <= v <= hi``."""
+    Mp, Mn = M.maximum(0), M.minimum(0)
+    return Mp @ lo + Mn @ hi, Mp @ hi + Mn @ lo
+
+
+def _argmax_rows(
+    b: MilpBuilder,
+    split: RobustSplit,
+    x: np.ndarray,
+    theta: int,
+    preds: list[Aff],
+    scenarios: list[np.ndarray],
+    start: tuple[np.ndarray, list[float]] | None,
+) -> dict[int, float]:
+    """Add the argmax-form rows (module doc); return start values of the new columns."""
+    from solvers.neur2ro.certify import _linear_in_x
+
+    K = len(preds)
+    a = b.add_cols(np.array([-np.inf]), np.array([np.inf]), False)
+    s = b.add_cols(np.zeros(K), np.ones(K), True)
+    b.add_rows(sp.csr_matrix((np.ones(K), (np.zeros(K, int), s)), shape=(1, b.n)),
+               np.ones(1), np.ones(1))  # fmt: skip
+    p_lo = np.array([p.lo[0] for p in preds])
+    p_hi = np.array([p.hi[0] for p in preds])
+    a_hi = float(p_hi.max())
+    e = sp.csr_matrix
+    for k, pred in enumerate(preds):
+        # a - Q̂_k >= 0  and  a - Q̂_k + (a_hi - lo_k) s_k <= a_hi - lo_k
+        m = a_hi - p_lo[k]
+        base = e(([1.0], ([0], [a[0]])), shape=(1, b.n)) - pred.pad(b.n)
+        b.add_rows(base, np.array([pred.c[0]]), np.array([np.inf]))
+        b.add_rows(base + e(([m], ([0], [s[k]])), shape=(1, b.n)), np.array([-np.inf]),
+                   np.array([m + pred.c[0]]))  # fmt: skip
+    ylb, yub = split.col_lb[split.y_cols], split.col_ub[split.y_cols]
+    yint = split.integ[split.y_cols]
+    obj_rows: list[tuple[sp.csr_matrix, sp.csr_matrix, float, np.ndarray]] = []
+    ys: list[np.ndarray] = []
+    for xi in scenarios:
+        y = b.add_cols(ylb, yub, yint)
+        ys.append(y)
+        for part, plo, phi in zip(split.rows, split.row_lo, split.row_hi):
+            lin = _linear_in_x(split, part, xi)
+            assert lin is not None  # argmax_applicable
+            Dx, const, Ay = lin
+            M = sp.lil_matrix((Dx.shape[0], b.n))
+            M[:, x] = Dx
+            M[:, y] = Ay
+            b.add_rows(sp.csr_matrix(M), plo - const, phi - const)
+        ob = _linear_in_x(split, split.obj, xi)
+        assert ob is not None
+        Dx, const, Ay = ob
+        lo_x, hi_x = _interval(sp.csr_matrix(Dx), split.x_lb, split.x_ub)
+        lo_y, hi_y = _interval(sp.csr_matrix(Ay), ylb, yub)
+        obj_rows.append((sp.csr_matrix(Dx), sp.csr_matrix(Ay), float(const[0]),
+                         np.array([lo_x[0] + lo_y[0], hi_x[0] + hi_y[0]]) + const[0]))  # fmt: skip
+    low = min(r[3][0] for r in obj_rows)
+    for k, (Dk, Ak, ck, (_, hi)) in enumerate(obj_rows):
+        # theta - f_k(x, y_k) - M s_k >= const_k - M   (slack unless s_k = 1)
+        m = float(hi - low)
+        R = sp.lil_matrix((1, b.n))
+        R[0, theta] = 1.0
+        R[0, x] = -Dk
+        R[0, ys[k]] = -Ak
+        R[0, s[k]] = -m
+        b.add_rows(sp.csr_matrix(R), np.array([ck - m]), np.array([np.inf]))
+    if start is None:
+        return {}
+    # a start: every copy at its own best recourse, s at the predicted argmax
+    xs, qv = start
+    out: dict[int, float] = {}
+    vals = []
+    for k, xi in enumerate(scenarios):
+        rv = split.recourse_value(xs, xi, time_limit=5.0)
+        if not rv.feasible or rv.y is None:
+            return {}  # x_start has no recourse there: HiGHS completes what it can
+        vals.append(rv.value)
+        out.update({int(j): float(v) for j, v in zip(ys[k], rv.y)})
+    top = int(np.argmax(qv))
+    out[int(a[0])] = float(qv[top])
+    out.update({int(j): float(k == top) for k, j in enumerate(s)})
+    out[theta] = float(vals[top])
+    return out
 
 
 def adversarial(
@@ -261,6 +402,7 @@ def run_ccg(
 
     x0 = _initial_x(split)
     feas = may_be_infeasible(split, seed)
+    form = opts.main_form if opts.main_form == "max" or argmax_applicable(split) else "max"
     pool = list(sample_scenarios(split, np.random.default_rng(seed), 32))
     adv, nb_adv = adversarial(split, f, net, x0, opts, left(), seed, pool)
     if not adv.ok or adv.x is None:
@@ -281,7 +423,7 @@ def run_ccg(
             outcome = CcgOutcome.TIME_LIMIT
             break
         main, nb_main = main_problem(split, f, net, scenarios, opts, rem, seed, x_start=best_x,
-                                     feasibility=feas)  # fmt: skip
+                                     feasibility=feas, form=form)  # fmt: skip
         if not main.ok or main.x is None or main.objective is None:
             outcome = CcgOutcome.INFEASIBLE if main.status.value == "infeasible" else (
                 CcgOutcome.TIME_LIMIT if main.status.value == "limit" else CcgOutcome.ERROR)  # fmt: skip
@@ -289,9 +431,11 @@ def run_ccg(
         x = np.where(split.x_integer, np.round(main.x[: split.nx]), main.x[: split.nx])
         theta = float(main.x[split.nx])
         lower = float(main.objective)
-        tol = opts.gap_tol * max(1.0, abs(theta))
+        # the predicted worst case over the scenarios so far (= theta in the max form)
+        q_top = theta if form == "max" else max(net.predict(f, x, xi) for xi in scenarios)
+        tol = opts.gap_tol * max(1.0, abs(q_top))
         adv, nb_adv = adversarial(split, f, net, x, opts, left(), seed, pool + scenarios,
-                                  beyond=theta + tol)  # fmt: skip
+                                  beyond=q_top + tol)  # fmt: skip
         if not adv.ok or adv.x is None or adv.objective is None:
             outcome = CcgOutcome.TIME_LIMIT if adv.status.value == "limit" else CcgOutcome.ERROR
             if best_x is None:
@@ -302,14 +446,21 @@ def run_ccg(
             if bad:
                 scenarios.append(bad[0])
                 continue
-        q_max = theta if adv.native == "none_beyond" else float(adv.objective)
-        pred = split.first_stage_cost(x) + q_max
+        none_beyond = adv.native == "none_beyond" or float(adv.objective) - q_top <= tol
+        if form == "max":
+            q_x = q_top if adv.native == "none_beyond" else float(adv.objective)
+        elif none_beyond:
+            q_x = theta  # exact recourse cost in the predicted worst scenario
+        else:  # the adversary's scenario is the new predicted worst: its exact cost
+            rv = split.recourse_value(x, adv.x, time_limit=left())
+            q_x = rv.value if rv.feasible else float("inf")
+        pred = split.first_stage_cost(x) + q_x
         if best_pred is None or pred < best_pred - 1e-9:
             best_x, best_pred = x, pred
         history.append((time.perf_counter() - t0, best_pred, lower))
-        if adv.native == "none_beyond" or float(adv.objective) - theta <= tol:
+        if none_beyond:
             outcome = CcgOutcome.CONVERGED
-            best_x, best_pred = x, pred  # argmax form: the converged main solution
+            best_x, best_pred = x, pred  # the converged main solution
             break
         if any(np.allclose(adv.x, s, atol=1e-7) for s in scenarios):
             outcome = CcgOutcome.STALLED
@@ -325,4 +476,5 @@ def run_ccg(
         history=history,
         main_binaries=nb_main,
         adversarial_binaries=nb_adv,
+        form=form,
     )

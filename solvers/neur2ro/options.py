@@ -14,9 +14,11 @@ from typing import Any
 
 from workbench.errors import OptionsError
 
-__all__ = ["EMBEDDINGS", "Neur2roOptions", "neur2ro_options"]
+__all__ = ["EMBEDDINGS", "MAIN_FORMS", "Neur2roOptions", "neur2ro_options"]
 
 EMBEDDINGS = ("bigm", "bigm_loose")
+MAIN_FORMS = ("argmax", "max")
+"""The ML-CCG main problem's forms (see :mod:`solvers.neur2ro.ccg`)."""
 """``bigm``: big-M with interval-arithmetic bounds; ``bigm_loose``: one constant M (the baseline)."""
 
 
@@ -75,6 +77,12 @@ class Neur2roOptions:
         nothing better.
     polish_patience
         Polishing stops after this many rounds in a row without a better first stage.
+    main_form
+        ``"argmax"`` (Neur2RO's: the network picks the worst scenario found so far and
+        the main problem pays the exact recourse cost there) or ``"max"`` (the
+        main problem pays the network's largest prediction).  The argmax form
+        falls back to the max form when the recourse is not linear in x and y at
+        a fixed scenario or has unbounded columns (``diagnostics.extra['main_form']``).
     """
 
     samples_per_instance: int = 1500
@@ -103,6 +111,7 @@ class Neur2roOptions:
     certify_time_limit: float = 10.0
     polish_radius: int = 2
     polish_patience: int = 4
+    main_form: str = "argmax"
 
 
 def _int(name: str, v: Any, minimum: int) -> int:
@@ -184,6 +193,11 @@ def neur2ro_options(extra: dict[str, Any]) -> Neur2roOptions:
         raise OptionsError(
             f"neur2ro option 'embedding' must be one of {', '.join(EMBEDDINGS)}; "
             f"got {v['embedding']!r}"
+        )
+    if "main_form" in v and v["main_form"] not in MAIN_FORMS:
+        raise OptionsError(
+            f"neur2ro option 'main_form' must be one of {', '.join(MAIN_FORMS)}; "
+            f"got {v['main_form']!r}"
         )
     for k in ("retrain", "save", "exact_eval"):
         if k in v and not isinstance(v[k], bool):
