@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 import pytest
 
-import problems.robust.capital_budgeting as cbm
+import problems.robust.cb_ssa as cbm
 from problems.robust import (
     CapitalBudgetingInstance,
     cb_robust_budget,

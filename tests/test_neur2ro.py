@@ -435,7 +435,7 @@ def test_argmax_main_pays_the_exact_recourse_at_the_predicted_worst_scenario(tra
 
 
 def test_main_form_option_is_validated():
-    assert neur2ro_options({}).main_form == "argmax"
-    assert neur2ro_options({"main_form": "max"}).main_form == "max"
+    assert neur2ro_options({}).main_form == "max"
+    assert neur2ro_options({"main_form": "argmax"}).main_form == "argmax"
     with pytest.raises(OptionsError, match="main_form.*argmax, max"):
         neur2ro_options({"main_form": "mean"})

@@ -3,14 +3,16 @@
 from problems.robust.capital_budgeting import (
     CB_TAR,
     CapitalBudgetingInstance,
-    CbSampledWorst,
     cb_model,
-    cb_robust_budget,
-    cb_sampled_worst,
-    cb_ssa_scenarios,
     generate_cb,
     iter_cb_instances,
     parse_cb,
+)
+from problems.robust.cb_ssa import (
+    CbSampledWorst,
+    cb_robust_budget,
+    cb_sampled_worst,
+    cb_ssa_scenarios,
 )
 from problems.robust.dataset import load_robust
 from problems.robust.knapsack import (
