@@ -26,7 +26,9 @@ The shipped model (datagen 145.5 s + training 693.2 s on 2 shared CPU cores)::
         --opts '{"phi_hidden":[32],"embed_dim":16,"value_hidden":[64],"batch_size":256}'
 
 ``--data-cache FILE`` keeps the labelled pairs (a pickle this script wrote) to
-train again without a new datagen.
+train again without a new datagen.  ``--opts '{"contract": true}'`` trains capital
+budgeting with the per-item contractions ``phi_i . xi``, ``psi_i . xi``
+(``z_mode="contract"``) instead of xi as one global vector.
     python benchmarks/neur2ro_train.py --device cuda --compare-cpu   # GPU/CPU training ratio
 """
 

@@ -1,6 +1,6 @@
-"""ML-CCG over the embedded network, in the argmax form (Neur2RO) or the max form.
+"""ML-CCG over the embedded network, in the max form or the argmax form (Neur2RO's).
 
-Argmax form (the default, ``main_form="argmax"``), over the ``scenarios`` found so far::
+Argmax form (``main_form="argmax"``), over the ``scenarios`` found so far::
 
     min c x + theta
     s.t. a >= Q̂(x, xi_k)                    for every k   (a = max_k Q̂)
@@ -11,7 +11,8 @@ Argmax form (the default, ``main_form="argmax"``), over the ``scenarios`` found 
 so the network only ranks the scenarios: the cost charged is the exact
 recourse cost in the scenario it predicts to be the worst (one copy of the
 recourse per scenario; every copy must be feasible, which a robust x
-satisfies anyway).  Max form (``main_form="max"``, and the fallback when the
+satisfies anyway).  Max form (``main_form="max"``, the default: it gave the
+better first stages on the knapsack family; also the fallback when the
 recourse is not linear in x and y at a fixed scenario or has unbounded
 columns)::
 
@@ -298,8 +299,18 @@ def adversarial(
         b.add_rows(split.U, split.u_lo, split.u_hi)
     lay = net.layout
     ex = net.embed_x(f, x)
-    inputs = _input_aff(b, z, f.z_pos, f.z_lo, f.z_span)
-    if lay.z_mode == "item":
+    if lay.z_mode == "contract" and f.z_map is not None and f.z_off is not None:
+        # inputs[i * kz + k] = z_map[i, k] @ xi + z_off[i, k], bounded over the box
+        A = f.z_map.reshape(f.n_items * lay.kz, split.nz)
+        c0 = f.z_off.reshape(-1)
+        Ap, An = np.maximum(A, 0.0), np.minimum(A, 0.0)
+        sel = sp.csr_matrix((np.ones(split.nz), (np.arange(split.nz), z)), shape=(split.nz, b.n))
+        inputs = Aff(sp.csr_matrix(sp.csr_matrix(A) @ sel), c0,
+                     Ap @ split.z_lb + An @ split.z_ub + c0,
+                     Ap @ split.z_ub + An @ split.z_lb + c0)  # fmt: skip
+    else:
+        inputs = _input_aff(b, z, f.z_pos, f.z_lo, f.z_span)
+    if lay.z_mode in ("item", "contract"):
         pooled = b.item_sum(
             net.phi_z, inputs, f.n_items, lay.kz, net.static(f), binary_shortcut=False
         )

@@ -188,7 +188,11 @@ def sample_good_first_stage(
 
 
 def _item_maps(split: RobustSplit) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(x_pos, z_pos)`` item maps when x and xi share one item index, else ``None``."""
+    """``(x_pos, z_pos)`` item maps when x and xi share one item index, else ``None``.
+
+    The contract mode (xi global, contracted per item) has no per-item xi entries
+    to aim at: ``None``, so its scenarios are random directions as in the global mode.
+    """
     from solvers.neur2ro.features import instance_features
 
     try:

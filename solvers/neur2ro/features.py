@@ -9,7 +9,13 @@ first-stage entries, the uncertain entries (when the uncertain variables are
 indexed by the same set) and every parameter whose first index is that set;
 scalar parameters are global features.  Uncertain variables indexed otherwise
 (capital budgeting's 4-dimensional ``xi``) form one global vector of fixed
-size.  Normalisation scales are family constants, stored with the model.
+size (``z_mode="global"``), unless item parameters contract them: when the one
+uncertain variable is indexed by a set ``S`` and some parameters ``p[item, S]``
+exist (capital budgeting's ``phi[I, F]``, ``psi[I, F]``), each item sees
+``p_i . xi`` per such parameter (``z_mode="contract"``, as Neur2RO's per-item
+``1 + phi_i . xi / 2``), so the item-scenario interaction is visible per item.
+Normalisation scales of the static features are family constants, stored with
+the model; x, xi and the contracted inputs are normalised per instance.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ class FeatureLayout:
 
     item_set: str
     x_vars: list[str]
-    z_mode: str  # "item" or "global"
+    z_mode: str  # "item", "global" or "contract"
     z_vars: list[str]
     z_global_size: int
     item_params: list[str]
@@ -40,6 +46,7 @@ class FeatureLayout:
     x_global_size: int = 0
     global_arrays: list[str] = field(default_factory=list)
     global_sizes: list[int] = field(default_factory=list)
+    z_params: list[str] = field(default_factory=list)  # contract mode: the p[item, S]
 
     @property
     def kx(self) -> int:
@@ -48,8 +55,10 @@ class FeatureLayout:
 
     @property
     def kz(self) -> int:
-        """Uncertain entries per item (item mode) or 0."""
-        return len(self.z_vars) if self.z_mode == "item" else 0
+        """Uncertain inputs per item: entries (item mode), contractions (contract mode) or 0."""
+        if self.z_mode == "item":
+            return len(self.z_vars)
+        return len(self.z_params) if self.z_mode == "contract" else 0
 
     @property
     def ks(self) -> int:
@@ -76,7 +85,15 @@ class InstanceFeatures:
     """One instance's raw features and the maps from x / xi to network inputs.
 
     ``x_item[i, k]`` is ``x[x_pos[i, k]]`` (position in the split's x vector);
-    the network input is ``(x - x_lo) / x_span`` there.  Likewise for xi.
+    the network input is ``(x - x_lo) / x_span`` there.  Likewise for xi in the
+    item and global modes.  In the contract mode the inputs are affine in xi,
+    ``z_map @ xi + z_off`` per item, with ``z_map[i, k] = p_k[i] / z_scale[k]``
+    (in the split's xi positions) and ``z_off[i, k] = -z_map[i, k] . xi_mid``: the
+    centred contraction ``p_k[i] . (xi - xi_mid)`` over the box ``[z_lb, z_ub]``
+    (``p_k[i] . xi_mid`` is a per-item constant, which the static features carry),
+    divided by ``z_scale[k]``, the largest ``sum_j |p_k[i, j]| (z_ub_j - z_lb_j) / 2``
+    over the items, so every input lies in ``[-1, 1]``.  For capital budgeting's
+    box ``[-1, 1]^F`` this is ``phi_i . xi / max_i |phi_i|_1``.
     """
 
     layout: FeatureLayout
@@ -90,6 +107,9 @@ class InstanceFeatures:
     z_lo: np.ndarray
     z_span: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
+    z_map: np.ndarray | None = None  # contract mode: (n_items, kz, nz), normalised
+    z_off: np.ndarray | None = None  # contract mode: (n_items, kz)
+    z_scale: np.ndarray | None = None  # contract mode: (kz,)
 
     def x_items(self, x: np.ndarray) -> np.ndarray:
         """Normalised first-stage inputs per item, ``(n_items, kx)``."""
@@ -98,6 +118,8 @@ class InstanceFeatures:
 
     def z_input(self, xi: np.ndarray) -> np.ndarray:
         """Normalised uncertain inputs: ``(n_items, kz)`` or ``(z_global_size,)``."""
+        if self.z_map is not None and self.z_off is not None:
+            return np.asarray(self.z_map @ np.asarray(xi, dtype=float) + self.z_off)
         zn = (np.asarray(xi, dtype=float) - self.z_lo) / self.z_span
         return np.asarray(zn[self.z_pos])
 
@@ -111,8 +133,68 @@ def _one_index_set(split: RobustSplit, names: list[str]) -> str | None:
     return idx[0] if len(idx) == 1 else None
 
 
-def instance_features(split: RobustSplit, layout: FeatureLayout | None = None) -> InstanceFeatures:
+def _contract_params(split: RobustSplit, item: str) -> tuple[str, list[str]]:
+    """``(S, [p, ...])``: the parameters ``p[item, S]`` contracting the one uncertain ``xi[S]``.
+
+    ``("", [])`` when the uncertain side is not one variable over one set ``S``
+    (other than *item*) with a finite box, or when no parameter is indexed ``(item, S)``.
+    """
+    ctx = split.cm.ctx
+    rb = split.cm.model.robust
+    assert rb is not None
+    if not item or len(rb.uncertain) != 1:
+        return "", []
+    index = ctx.vars[rb.uncertain[0]].index
+    if len(index) != 1 or index[0].name == item or index[0].size != split.nz:
+        return "", []
+    if not (np.all(np.isfinite(split.z_lb)) and np.all(np.isfinite(split.z_ub))):
+        return "", []
+    S = index[0].name
+    names = [
+        name
+        for name, pd in ctx.params.items()
+        if name not in ctx.vars and not pd.is_scalar and [s.name for s in pd.index] == [item, S]
+    ]
+    return (S, names) if names else ("", [])
+
+
+def _contract_maps(
+    split: RobustSplit, layout: FeatureLayout, item: str, n_items: int, where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(z_map, z_off, z_scale)`` of the contract mode (see :class:`InstanceFeatures`)."""
+    cm = split.cm
+    ctx = cm.ctx
+    S, names = _contract_params(split, item)
+    missing = [p for p in layout.z_params if p not in names]
+    if missing or split.nz != layout.z_global_size:
+        raise UnsupportedProblemError(
+            f"{where}: the uncertainty is not {layout.z_global_size} entries contracted by "
+            f"item parameters {layout.z_params} (missing or reshaped: {missing})"
+        )
+    z_index = {int(c): k for k, c in enumerate(split.z_cols)}
+    sl = cm.var_slice(layout.z_vars[0])
+    cols = np.array([z_index[c] for c in range(sl.start, sl.stop)], dtype=np.int64)
+    mid = (split.z_lb + split.z_ub) / 2.0
+    half = (split.z_ub - split.z_lb) / 2.0
+    kz = len(layout.z_params)
+    zmap = np.zeros((n_items, kz, split.nz))
+    scale = np.ones(kz)
+    for k, name in enumerate(layout.z_params):
+        vals = np.asarray(ctx.params[name].values, dtype=float).reshape(n_items, ctx.sets[S].size)
+        zmap[:, k, cols] = vals
+        reach = float(np.max(np.abs(zmap[:, k, :]) @ half)) if n_items else 0.0
+        scale[k] = reach if reach > 1e-12 else 1.0
+        zmap[:, k, :] /= scale[k]
+    return zmap, -(zmap @ mid), scale
+
+
+def instance_features(
+    split: RobustSplit, layout: FeatureLayout | None = None, *, contract: bool = True
+) -> InstanceFeatures:
     """Build the features of one instance (and its layout, when none is given).
+
+    With no *layout*, *contract* chooses ``z_mode="contract"`` where it applies
+    (else ``"global"``); a given layout's mode wins.
 
     Raises
     ------
@@ -126,6 +208,7 @@ def instance_features(split: RobustSplit, layout: FeatureLayout | None = None) -
     assert rb is not None
     item = _one_index_set(split, rb.first_stage) or ""
     z_item = item != "" and _one_index_set(split, rb.uncertain) == item
+    z_params = [] if z_item or not contract else _contract_params(split, item)[1]
     if layout is None:
         item_params, widths, global_params = [], [], []
         arrays, sizes = [], []
@@ -143,7 +226,7 @@ def instance_features(split: RobustSplit, layout: FeatureLayout | None = None) -
         layout = FeatureLayout(
             item_set=item,
             x_vars=list(rb.first_stage),
-            z_mode="item" if z_item else "global",
+            z_mode="item" if z_item else ("contract" if z_params else "global"),
             z_vars=list(rb.uncertain),
             z_global_size=0 if z_item else split.nz,
             item_params=item_params,
@@ -152,6 +235,7 @@ def instance_features(split: RobustSplit, layout: FeatureLayout | None = None) -
             x_global_size=0 if item else split.nx,
             global_arrays=arrays,
             global_sizes=sizes,
+            z_params=z_params,
         )
     where = "this model does not fit the trained neur2ro model's family"
     if layout.item_set != item or layout.x_vars != list(rb.first_stage):
@@ -163,7 +247,7 @@ def instance_features(split: RobustSplit, layout: FeatureLayout | None = None) -
         )
     if (layout.z_mode == "item") != z_item or layout.z_vars != list(rb.uncertain):
         raise UnsupportedProblemError(f"{where}: uncertain variables differ")
-    if layout.z_mode == "global" and split.nz != layout.z_global_size:
+    if layout.z_mode != "item" and split.nz != layout.z_global_size:
         raise UnsupportedProblemError(
             f"{where}: the uncertainty vector has {split.nz} entries, the model was "
             f"trained for {layout.z_global_size}"
@@ -214,7 +298,10 @@ def instance_features(split: RobustSplit, layout: FeatureLayout | None = None) -
         zpos = np.arange(split.nz, dtype=np.int64)
     xs = np.where(split.x_ub > split.x_lb, split.x_ub - split.x_lb, 1.0)
     zs = np.where(split.z_ub > split.z_lb, split.z_ub - split.z_lb, 1.0)
-    return InstanceFeatures(
+    out = InstanceFeatures(
         layout, n_items, static, np.asarray(g), xpos, zpos, split.x_lb.copy(), xs,
         split.z_lb.copy(), zs,
     )  # fmt: skip
+    if layout.z_mode == "contract":
+        out.z_map, out.z_off, out.z_scale = _contract_maps(split, layout, item, n_items, where)
+    return out

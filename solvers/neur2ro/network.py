@@ -1,7 +1,8 @@
 """The set-based ReLU value network ``Q̂(x, xi)`` (DeepSets, as in Neur2RO).
 
 ``e_x = rho_x(sum_i phi_x([x_i, s_i]) / pool)``, ``e_z = rho_z(sum_i phi_z([xi_i, s_i]) / pool)``
-(or ``rho_z(xi)`` for a global uncertainty vector), and
+(``xi_i`` the item's uncertain entries, or in the contract mode its contractions
+``p_i . xi``; ``rho_z(xi)`` for a global uncertainty vector), and
 ``Q̂ = out_scale * V([e_x, e_z, g]) + out_shift``.  Every hidden layer is
 ``Linear + ReLU`` (the value head's last layer is linear), so the whole network
 is MILP-representable.  Training uses torch (:class:`TorchNet`); solving only
@@ -18,10 +19,13 @@ import numpy as np
 
 from solvers.neur2ro.features import FeatureLayout, InstanceFeatures
 
-__all__ = ["Layers", "NetWeights", "build_torch_net", "relu_mlp"]
+__all__ = ["PER_ITEM_Z", "Layers", "NetWeights", "build_torch_net", "relu_mlp"]
 
 Layers = list[tuple[np.ndarray, np.ndarray]]
 """``[(W (out, in), b (out,)), ...]``."""
+
+PER_ITEM_Z = ("item", "contract")
+"""The ``z_mode`` values whose uncertain inputs are per item (through ``phi_z``, pooled)."""
 
 
 def relu_mlp(layers: Layers, h: np.ndarray, *, last_relu: bool = True) -> np.ndarray:
@@ -69,7 +73,7 @@ class NetWeights:
 
     def embed_z(self, f: InstanceFeatures, xi: np.ndarray) -> np.ndarray:
         """``e_z`` for one scenario."""
-        if self.layout.z_mode == "item":
+        if self.layout.z_mode in PER_ITEM_Z:
             inp = np.concatenate([f.z_input(xi), self.static(f)], axis=1)
             pooled = relu_mlp(self.phi_z, inp).sum(axis=0) / self.pool
             return relu_mlp(self.rho_z, pooled)
@@ -175,7 +179,7 @@ def build_torch_net(
             super().__init__()
             self.phi_x = mlp([kx + ks, *phi_hidden, embed_dim])
             self.rho_x = mlp([embed_dim, embed_dim])
-            if layout.z_mode == "item":
+            if layout.z_mode in PER_ITEM_Z:
                 self.phi_z = mlp([kz + ks, *phi_hidden, embed_dim])
                 self.rho_z = mlp([embed_dim, embed_dim])
             else:
@@ -193,7 +197,7 @@ def build_torch_net(
         ) -> torch.Tensor:
             m = mask.unsqueeze(-1)
             ex = self.rho_x((self.phi_x(xin) * m).sum(1) / pool)
-            if layout.z_mode == "item":
+            if layout.z_mode in PER_ITEM_Z:
                 ez = self.rho_z((self.phi_z(zin) * m).sum(1) / pool)
             else:
                 ez = self.rho_z(zin)

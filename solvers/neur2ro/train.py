@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from solvers.neur2ro.datagen import LabelledData
-from solvers.neur2ro.features import InstanceFeatures, instance_features
-from solvers.neur2ro.network import NetWeights, build_torch_net
+from solvers.neur2ro.features import FeatureLayout, InstanceFeatures, instance_features
+from solvers.neur2ro.network import PER_ITEM_Z, NetWeights, build_torch_net
 from solvers.neur2ro.options import Neur2roOptions
 from solvers.neur2ro.recourse import RobustSplit
 
@@ -45,8 +45,25 @@ def train(
     seed: int | None = 0,
     device: str = "auto",
     verbose: bool = False,
+    layout: FeatureLayout | None = None,
 ) -> tuple[NetWeights, TrainStats]:
     """Fit the set-based network to *data*.
+
+    Parameters
+    ----------
+    data
+        The labelled pairs and their models (one family).
+    opts
+        Network sizes and training settings.
+    seed
+        Seeds the split, the batches and the initial weights.
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    verbose
+        Print the validation MAE of every epoch.
+    layout
+        A fixed feature layout (e.g. ``z_mode="global"`` instead of the detected
+        ``"contract"``, for comparisons); by default the family's detected one.
 
     Returns
     -------
@@ -60,9 +77,8 @@ def train(
     t0 = time.perf_counter()
     dev = _device(device)
     feats: list[InstanceFeatures] = []
-    layout = None
     for m in data.models:
-        f = instance_features(RobustSplit(compile_structure(m)), layout)
+        f = instance_features(RobustSplit(compile_structure(m)), layout, contract=opts.contract)
         layout = f.layout
         feats.append(f)
     assert layout is not None
@@ -79,7 +95,7 @@ def train(
     kxs = layout.kx + layout.ks
     xin = np.zeros((N, nmax, kxs), dtype=np.float32)
     mask = np.zeros((N, nmax), dtype=np.float32)
-    if layout.z_mode == "item":
+    if layout.z_mode in PER_ITEM_Z:
         zin = np.zeros((N, nmax, layout.kz + layout.ks), dtype=np.float32)
     else:
         zin = np.zeros((N, layout.z_global_size), dtype=np.float32)
@@ -90,7 +106,7 @@ def train(
         n = f.n_items
         xin[k, :n] = np.concatenate([f.x_items(data.xs[k]), s], axis=1)
         mask[k, :n] = 1
-        if layout.z_mode == "item":
+        if layout.z_mode in PER_ITEM_Z:
             zin[k, :n] = np.concatenate([f.z_input(data.zs[k]), s], axis=1)
         else:
             zin[k] = f.z_input(data.zs[k])
