@@ -28,17 +28,22 @@ This package is the core that every robust backend shares (``ccg``,
     uncertainty box), then the recourse at the new ``xi``; exact when the
     two bounds meet, which happens in finitely many steps for a pure
     integer recourse;
+  * ``"boxsplit"`` (a box uncertainty set, rows affine in ``xi``): spatial
+    branch and bound over the box, a region-robust recourse MILP as each
+    region's upper bound and recourse values at chosen points as the lower
+    bound;
   * ``"sampling"``: the best of sampled vertices of ``U``: a *lower bound*
     only, labelled ``exact=False``.
 
 Modules: :mod:`~workbench.robust.structure` (stages and uncertainty-set checks),
 :mod:`~workbench.robust.recourse` (recourse solves), :mod:`~workbench.robust.evaluate`
-(:func:`evaluate_first_stage`, with :mod:`~workbench.robust.kkt` and
-:mod:`~workbench.robust.enumeration`), :mod:`~workbench.robust.milp` (HiGHS) and
+(:func:`evaluate_first_stage`, with :mod:`~workbench.robust.kkt`,
+:mod:`~workbench.robust.enumeration` and :mod:`~workbench.robust.boxsplit`), :mod:`~workbench.robust.milp` (HiGHS) and
 :mod:`~workbench.robust.rows`.  Heavy dependencies (highspy) are imported inside
 the functions that use them.
 """
 
+from workbench.robust.boxsplit import boxsplit_applicable, boxsplit_eval
 from workbench.robust.evaluate import center_scenario, evaluate_first_stage, kkt_applicable
 from workbench.robust.evaluation import RobustEvaluation
 from workbench.robust.milp import LpSolution, solve_milp
@@ -50,6 +55,8 @@ __all__ = [
     "RecourseSolution",
     "RobustEvaluation",
     "RobustStructure",
+    "boxsplit_applicable",
+    "boxsplit_eval",
     "center_scenario",
     "evaluate_first_stage",
     "kkt_applicable",

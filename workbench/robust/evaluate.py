@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from workbench.ir.model import Model
+from workbench.robust.boxsplit import boxsplit_eval
 from workbench.robust.enumeration import enumeration_eval
 from workbench.robust.evaluation import RobustEvaluation
 from workbench.robust.kkt import kkt_data, kkt_eval
@@ -21,7 +22,7 @@ from workbench.robust.structure import RobustStructure, robust_structure
 __all__ = ["METHODS", "center_scenario", "evaluate_first_stage", "kkt_applicable"]
 
 
-METHODS = ("auto", "kkt", "enumeration", "sampling")
+METHODS = ("auto", "kkt", "enumeration", "boxsplit", "sampling")
 
 
 def _first_stage_violation(rs: RobustStructure, vx: np.ndarray) -> str | None:
@@ -126,17 +127,19 @@ def evaluate_first_stage(
         are proven MILP bounds; ``objective`` is the conservative one).
     method
         ``"auto"`` (``kkt`` for a continuous recourse with ``xi`` only in
-        right-hand sides, else ``enumeration``), ``"kkt"``, ``"enumeration"``
-        or ``"sampling"`` (a lower bound from *samples* vertices of the set).
+        right-hand sides, else ``enumeration``), ``"kkt"``, ``"enumeration"``,
+        ``"boxsplit"`` (a box uncertainty set: spatial branch and bound over the
+        box, see :mod:`~workbench.robust.boxsplit`) or ``"sampling"`` (a lower
+        bound from *samples* vertices of the set).
     big_m
         The big-M of the KKT complementarity (a dual at this value makes the
         result ``exact=False``).
     max_iterations
-        Cap on the enumeration's recourse solves.
+        Cap on the enumeration's recourse solves, and on the regions of ``boxsplit``.
     samples, seed
         For ``sampling``.
     cutoff
-        A value in the model's sense (``enumeration`` only): stop as soon as the
+        A value in the model's sense (``enumeration`` and ``boxsplit``): stop as soon as the
         worst case is proven no better than it (at least *cutoff* when
         minimising, at most when maximising).  The result then has
         ``cut_off=True`` and ``exact=False``; its ``lower_bound`` and
@@ -178,6 +181,9 @@ def evaluate_first_stage(
         out = enumeration_eval(rs, vx, np.where(rs.uncertain, center_scenario(rs), 0.0), tol=tol,
                            deadline=deadline, max_iterations=max_iterations,
                            cutoff=None if cutoff is None else rs.sign * cutoff)  # fmt: skip
+    elif method == "boxsplit":
+        out = boxsplit_eval(rs, vx, tol=tol, deadline=deadline, max_regions=max_iterations,
+                            cutoff=None if cutoff is None else rs.sign * cutoff)  # fmt: skip
     else:
         out = _sampling(rs, vx, samples, 0 if seed is None else seed, deadline)
     out.seconds = time.perf_counter() - t0
