@@ -223,20 +223,12 @@ def _argmax_rows(
         b.add_rows(base + e(([m], ([0], [s[k]])), shape=(1, b.n)), np.array([-np.inf]),
                    np.array([m + pred.c[0]]))  # fmt: skip
     ylb, yub = split.col_lb[split.y_cols], split.col_ub[split.y_cols]
-    yint = split.integ[split.y_cols]
     obj_rows: list[tuple[sp.csr_matrix, sp.csr_matrix, float, np.ndarray]] = []
     ys: list[np.ndarray] = []
     for xi in scenarios:
-        y = b.add_cols(ylb, yub, yint)
+        y = _recourse_copy(b, split, x, xi)
+        assert y is not None  # argmax_applicable
         ys.append(y)
-        for part, plo, phi in zip(split.rows, split.row_lo, split.row_hi):
-            lin = _linear_in_x(split, part, xi)
-            assert lin is not None  # argmax_applicable
-            Dx, const, Ay = lin
-            M = sp.lil_matrix((Dx.shape[0], b.n))
-            M[:, x] = Dx
-            M[:, y] = Ay
-            b.add_rows(sp.csr_matrix(M), plo - const, phi - const)
         ob = _linear_in_x(split, split.obj, xi)
         assert ob is not None
         Dx, const, Ay = ob
@@ -301,13 +293,11 @@ def adversarial(
     ex = net.embed_x(f, x)
     if lay.z_mode == "contract" and f.z_map is not None and f.z_off is not None:
         # inputs[i * kz + k] = z_map[i, k] @ xi + z_off[i, k], bounded over the box
-        A = f.z_map.reshape(f.n_items * lay.kz, split.nz)
+        A = sp.csr_matrix(f.z_map.reshape(f.n_items * lay.kz, split.nz))
         c0 = f.z_off.reshape(-1)
-        Ap, An = np.maximum(A, 0.0), np.minimum(A, 0.0)
+        lo, hi = _interval(A, split.z_lb, split.z_ub)
         sel = sp.csr_matrix((np.ones(split.nz), (np.arange(split.nz), z)), shape=(split.nz, b.n))
-        inputs = Aff(sp.csr_matrix(sp.csr_matrix(A) @ sel), c0,
-                     Ap @ split.z_lb + An @ split.z_ub + c0,
-                     Ap @ split.z_ub + An @ split.z_lb + c0)  # fmt: skip
+        inputs = Aff(sp.csr_matrix(A @ sel), c0, lo + c0, hi + c0)
     else:
         inputs = _input_aff(b, z, f.z_pos, f.z_lo, f.z_span)
     if lay.z_mode in ("item", "contract"):
@@ -352,26 +342,38 @@ def adversarial(
     return out, b.binaries
 
 
+def _recourse_copy(
+    b: MilpBuilder, split: RobustSplit, x: np.ndarray, xi: np.ndarray
+) -> np.ndarray | None:
+    """A fresh copy y of the recourse columns with its rows at *xi* (x the columns *x*).
+
+    Returns the copy's columns, or ``None`` (nothing added) when a row is not
+    linear in (x, y) at a fixed scenario.
+    """
+    from solvers.neur2ro.certify import _linear_in_x
+
+    lins = [_linear_in_x(split, part, xi) for part in split.rows]
+    if any(lin is None for lin in lins):
+        return None
+    y = b.add_cols(split.col_lb[split.y_cols], split.col_ub[split.y_cols],
+                   split.integ[split.y_cols])  # fmt: skip
+    for lin, plo, phi in zip(lins, split.row_lo, split.row_hi):
+        assert lin is not None
+        Dx, const, Ay = lin
+        M = sp.lil_matrix((Dx.shape[0], b.n))
+        M[:, x] = Dx
+        M[:, y] = Ay
+        b.add_rows(sp.csr_matrix(M), plo - const, phi - const)
+    return y
+
+
 def _feasibility_rows(
     b: MilpBuilder, split: RobustSplit, x: np.ndarray, scenarios: list[np.ndarray]
 ) -> None:
     """Recourse rows with a fresh copy of y per scenario (x the columns *x*)."""
-    from solvers.neur2ro.certify import _linear_in_x
-
-    ylb, yub = split.col_lb[split.y_cols], split.col_ub[split.y_cols]
-    yint = split.integ[split.y_cols]
     for xi in scenarios:
-        y = b.add_cols(ylb, yub, yint)
-        for part, plo, phi in zip(split.rows, split.row_lo, split.row_hi):
-            lin = _linear_in_x(split, part, xi)
-            if lin is None:
-                return
-            Dx, const, Ay = lin
-            m = Dx.shape[0]
-            M = sp.lil_matrix((m, b.n))
-            M[:, x] = Dx
-            M[:, y] = Ay
-            b.add_rows(sp.csr_matrix(M), plo - const, phi - const)
+        if _recourse_copy(b, split, x, xi) is None:
+            return
 
 
 def may_be_infeasible(split: RobustSplit, seed: int, k: int = 16) -> bool:

@@ -40,6 +40,7 @@ import scipy.sparse as sp
 
 from workbench.compile.affine import NonlinearError
 from workbench.errors import UnsupportedProblemError
+from workbench.robust.enumeration import _box_range
 from workbench.robust.evaluation import RobustEvaluation, bounds_met
 from workbench.robust.milp import LpSolution, solve_milp
 from workbench.robust.recourse import FEAS_TOL, solve_recourse_bounded
@@ -129,8 +130,7 @@ def _box_check(rs: RobustStructure) -> None:
     if not u.m:
         return
     g = np.asarray(u.A[:, xi_idx].toarray())
-    gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
-    rmin, rmax = u.const + gp @ lb + gn @ ub, u.const + gp @ ub + gn @ lb
+    rmin, rmax = _box_range(u.const, g, lb, ub)
     scale = 1.0 + np.maximum(np.abs(rmin), np.abs(rmax))
     cuts = (rmin < u.lo - 1e-9 * scale) | (rmax > u.hi + 1e-9 * scale)
     if cuts.any():
