@@ -131,3 +131,11 @@ def test_bad_input_names_the_argument() -> None:
         cb_sampled_worst(inst, np.zeros(6), np.full((2, 4), 2.0))
     with pytest.raises(ValueError, match="n: expected a non-negative"):
         cb_ssa_scenarios(inst, -1)
+
+
+def test_truncated_instance_text_names_the_missing_lines() -> None:
+    from problems.robust.capital_budgeting import parse_cb
+    from workbench.errors import ModelError
+
+    with pytest.raises(ModelError, match=r"expected 13 non-empty lines .* got 2"):
+        parse_cb("1 5 4 10 0\n1 2 3 4 5\n", "broken")

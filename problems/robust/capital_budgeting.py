@@ -78,6 +78,12 @@ def parse_cb(text: str, name: str = "cb") -> CapitalBudgetingInstance:
     try:
         head = [float(t) for t in lines[0]]
         seed, n, d, budget = int(head[0]), int(head[1]), int(head[2]), head[3]
+        if len(lines) < 3 + 2 * n:
+            raise ModelError(
+                f"expected {3 + 2 * n} non-empty lines (header, cbar, rbar, {n} rows of phi "
+                f"and {n} of psi for n={n}); got {len(lines)}",
+                name,
+            )
         cbar = np.array([float(t) for t in lines[1]])
         rbar = np.array([float(t) for t in lines[2]])
         phi = np.array([[float(t) for t in ln] for ln in lines[3 : 3 + n]])
