@@ -21,6 +21,9 @@ class Termination(enum.Enum):
     """How a solve ended."""
 
     OPTIMAL = "optimal"
+    """Proven globally optimal (to the solver's tolerances)."""
+    LOCALLY_OPTIMAL = "locally_optimal"
+    """A local method converged, but the model is not proven convex: maybe not the global optimum."""
     FEASIBLE = "feasible"
     INFEASIBLE = "infeasible"
     UNBOUNDED = "unbounded"
@@ -33,7 +36,7 @@ class Termination(enum.Enum):
     @property
     def has_solution(self) -> bool:
         """Whether this termination usually comes with a primal point."""
-        return self in (Termination.OPTIMAL, Termination.FEASIBLE)
+        return self in (Termination.OPTIMAL, Termination.LOCALLY_OPTIMAL, Termination.FEASIBLE)
 
 
 @dataclass

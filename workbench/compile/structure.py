@@ -144,6 +144,11 @@ def _objective(ctx: Context, obj: Objective, where: str) -> ObjectivePlan:
 
 
 def _family(ctx: Context, con: Constraint, name: str, where: str) -> RowFamily:
+    if con.when is not None:
+        raise ModelError(
+            "indicator constraints ('when') are not compiled yet; drop 'when' or write the big-M form",
+            f"{where}.when",
+        )
     node: Node = parse_expr(con.expr, f"{where}.expr")
     b: Builder = ctx.builder(f"{where}.expr")
     frame = b.root()

@@ -172,6 +172,9 @@ class Constraint(_Strict):
     name: str | None = None
     for_: str | None = Field(default=None, alias="for")
     expr: str
+    when: str | None = None
+    """An indicator: a binary variable reference such as ``"y[i]"`` (in the ``for`` scope);
+    the constraint holds only where that binary is 1."""
     description: str | None = None
 
 
