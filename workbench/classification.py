@@ -13,8 +13,20 @@ from workbench.compile.linear_form import LinearForm
 from workbench.compile.structure import CompiledModel, compile_structure
 from workbench.convexity import model_convexity
 from workbench.ir.model import Model
+from workbench.result import Termination
 
-__all__ = ["Classification", "classify", "classify_linear_form", "classify_structure", "covers"]
+__all__ = [
+    "GLOBAL_HINT",
+    "Classification",
+    "classify",
+    "classify_linear_form",
+    "classify_structure",
+    "covers",
+    "local_optimum",
+]
+
+GLOBAL_HINT = "backend 'scip' finds a global optimum"
+"""What a local method's message suggests for a model it cannot prove convex."""
 
 # Which declared capability covers which problem class.
 _COVERS: dict[Capability, frozenset[Capability]] = {
@@ -133,6 +145,36 @@ def covers(capabilities: frozenset[Capability], cls: Classification) -> bool:
     if cls.pure_integer and Capability.PURE_INTEGER in capabilities:
         return True
     return any(cls.problem_class in _COVERS[c] for c in capabilities)
+
+
+def local_optimum(cls: Classification) -> tuple[Termination, str]:
+    """How a local method that converged must report: ``OPTIMAL`` only on a proven convex model.
+
+    Parameters
+    ----------
+    cls
+        The model's classification.
+
+    Returns
+    -------
+    (Termination, str)
+        ``OPTIMAL`` with a note that the local optimum of a smooth convex
+        model is global; otherwise ``LOCALLY_OPTIMAL`` with the reason the
+        proof failed and :data:`GLOBAL_HINT`.
+    """
+    if cls.proven_convex:
+        return Termination.OPTIMAL, "the model is convex, so this local optimum is global"
+    if cls.convex is True:  # convex but with a kink a gradient method may stop at
+        why = "the model is convex but nonsmooth (abs, min or max): a gradient method may stop at a kink"
+        return (
+            Termination.LOCALLY_OPTIMAL,
+            f"a local optimum, not proven global: {why}; {GLOBAL_HINT}",
+        )
+    why = cls.convexity_reason or "convexity not proven"
+    return (
+        Termination.LOCALLY_OPTIMAL,
+        f"a local optimum of a nonconvex model ({why}); it may not be the global optimum; {GLOBAL_HINT}",
+    )
 
 
 def _convex(q: Any, sense: str) -> bool | None:
