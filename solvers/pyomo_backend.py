@@ -54,6 +54,7 @@ from typing import Any, ClassVar
 from solvers._linear import finite, unknown_option
 from workbench.backends.base import Availability, Capability, SolveOptions
 from workbench.classification import local_optimum
+from workbench.convexity import GLOBAL_SOLVERS, LOCAL_SOLVERS
 from workbench.errors import BackendUnavailableError, OptionsError, UnsupportedProblemError
 from workbench.result import Diagnostics, Result, Termination, Timings
 
@@ -72,18 +73,6 @@ PROBED_SOLVERS = ("appsi_highs", "highs", "ipopt", "cbc", "glpk", "scip", "bonmi
 """The Pyomo solver names :func:`installed_solvers` probes."""
 
 DEFAULT_SOLVER = "appsi_highs"
-
-GLOBAL_SOLVERS = frozenset(
-    {"couenne", "baron", "scip", "gurobi", "gurobi_direct", "gurobi_persistent", "antigone",
-     "lindoglobal", "octeract", "maingo"}
-)  # fmt: skip
-"""Pyomo solvers that prove global optimality on nonconvex (MI)NLP."""
-
-LOCAL_SOLVERS = frozenset(
-    {"ipopt", "cyipopt", "bonmin", "knitro", "knitroampl", "conopt", "minos", "snopt",
-     "filtersqp", "loqo", "mindtpy"}
-)  # fmt: skip
-"""Pyomo solvers whose optimum of a nonconvex model is only local."""
 
 _CONVEX_MINLP_EXACT = frozenset({"bonmin", "mindtpy"})
 """Local solvers that are exact on MINLP with a convex continuous relaxation."""

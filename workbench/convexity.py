@@ -37,6 +37,9 @@ from workbench.compile.affine import NonlinearError, degree, poly
 from workbench.compile.plan import PBin, PConst, PFunc, Plan, PNeg, PReduce, PVar, PVarMinMax
 
 __all__ = [
+    "EXACT_SOLVERS",
+    "GLOBAL_SOLVERS",
+    "LOCAL_SOLVERS",
     "Convexity",
     "Shape",
     "model_convexity",
@@ -44,6 +47,25 @@ __all__ = [
     "rows_convex",
     "shape",
 ]
+
+GLOBAL_SOLVERS = frozenset(
+    {"couenne", "baron", "scip", "gurobi", "gurobi_direct", "gurobi_persistent", "antigone",
+     "lindoglobal", "octeract", "maingo"}
+)  # fmt: skip
+"""Pyomo solver names that prove global optimality on nonconvex (MI)NLP."""
+
+LOCAL_SOLVERS = frozenset(
+    {"ipopt", "cyipopt", "bonmin", "knitro", "knitroampl", "conopt", "minos", "snopt",
+     "filtersqp", "loqo", "mindtpy"}
+)  # fmt: skip
+"""Pyomo solver names whose optimum of a nonconvex model is only local."""
+
+EXACT_SOLVERS = GLOBAL_SOLVERS | frozenset(
+    {"highs", "appsi_highs", "cbc", "glpk", "cplex", "cplex_direct", "cplex_persistent",
+     "xpress", "xpress_direct", "mosek", "mosek_direct"}
+)  # fmt: skip
+"""Solvers whose ``optimal`` is proven on every model they accept (LP/MILP/convex QP solvers
+refuse what they cannot prove)."""
 
 _MAX_QUAD_ROWS = 5000
 """Rows of degree two the Hessian fallback examines (more: unknown)."""
