@@ -8,6 +8,7 @@ derived set may use a parameter declared after it; a cycle is a located
 from __future__ import annotations
 
 import difflib
+import keyword
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from workbench.compile.sets import Interner, SetData
 from workbench.errors import ModelError
-from workbench.expr.parser import FUNCTIONS, parse_expr, parse_for, parse_set_expr
+from workbench.expr.parser import parse_expr, parse_for, parse_set_expr
 from workbench.ir.model import Model
 
 if TYPE_CHECKING:
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Context", "ParamData", "VarData"]
 
-RESERVED = FUNCTIONS | {"sum", "in", "for", "if", "and", "or", "not"}
+RESERVED = frozenset(keyword.kwlist)
+"""Names no declaration may take: Python's keywords (they cannot appear in expressions).
+Function names are free: ``exp[i]`` or a bare ``exp`` is the declared symbol, ``exp(...)``
+the function."""
 _INF_WORDS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 
 
@@ -92,7 +96,11 @@ class Context:
                         f"'{name}' is not a valid name (use letters, digits and _)", where
                     )
                 if name in RESERVED:
-                    raise ModelError(f"'{name}' is reserved; choose another name", where)
+                    raise ModelError(
+                        f"'{name}' is reserved: Python's keywords (and, or, not, in, for, if, "
+                        "lambda, None, True, False, ...) cannot be names; choose another name",
+                        where,
+                    )
                 if name in self.kind_of:
                     raise ModelError(
                         f"'{name}' is already declared as a {self.kind_of[name]}; names must be unique",
@@ -220,6 +228,7 @@ class Context:
 
         items = item.items if isinstance(item, Tup) else (item,)
         cols = [b.member(it, frame) for it in items]
+        origins = tuple(self.member_origin(c.src, c.comp) for c in cols)
         kinds = tuple(c.kind for c in cols)
         arrays = tuple(c.values for c in cols)
         tmp = SetData(name, kinds, arrays, self.interner)
@@ -231,7 +240,24 @@ class Context:
                 arrays = tuple(a[keep] for a in arrays)
         else:
             self.warn(f"{where}: the derived set is empty")
-        return SetData(name, kinds, arrays, self.interner)
+        return SetData(name, kinds, arrays, self.interner, origins=origins)
+
+    def member_origin(self, src: str | None, comp: int) -> str | None:
+        """The one-dimensional set whose order a member column follows (``None``: no order).
+
+        A member bound by ``for i in S`` follows ``S``; a component of a
+        derived tuple set follows the set its generator drew it from (``(i, j)
+        for i in S for j in T`` gives ``S`` and ``T``); components of an
+        explicit tuple set have no order of their own.
+        """
+        if src is None:
+            return None
+        s = self.sets.get(src)
+        if s is None:
+            return None
+        if s.dim == 1:
+            return s.name
+        return s.origins[comp] if s.origins is not None else None
 
     # ------------------------------------------------------------- parameters
     def get_param(self, name: str, where: str | None) -> ParamData:
