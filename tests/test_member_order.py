@@ -158,10 +158,8 @@ constraints:
 def test_declared_names_may_coincide_with_function_names() -> None:
     model = workbench.load_model(NAMED)
     warnings = workbench.validate(model)
-    assert any(
-        w.startswith("params.max.expr: 'exp(...)' calls the function exp(), not the declared "
-                     "parameter 'exp'") for w in warnings  # fmt: skip
-    )
+    want = "params.max.expr: 'exp(...)' calls the function exp(), not the declared parameter 'exp'"
+    assert any(w.startswith(want) for w in warnings)
     res = workbench.solve(model, backend="highs")
     # exp[a] + exp[b] = 3; min <= 2; min + sqrt[u] <= 2.5; max = 1 + 3; sqrt[v] <= 1
     assert res.objective == pytest.approx(3 * 2 + 3 + 4 + 0.5 + 1)

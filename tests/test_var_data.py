@@ -178,7 +178,9 @@ def test_data_forms_survive_a_yaml_round_trip() -> None:
     model = workbench.load_model(ONE_D % "lb: {a: 0}, ub: [3, .inf], init: [1, 2]")
     text = workbench.dump_model(model)
     assert "lb:\n      a: 0" in text
-    for got, want in zip(compiled(text), compiled(ONE_D % "lb: {a: 0}, ub: [3, .inf], init: [1, 2]")):
+    for got, want in zip(
+        compiled(text), compiled(ONE_D % "lb: {a: 0}, ub: [3, .inf], init: [1, 2]")
+    ):
         assert got is not None and want is not None
         np.testing.assert_array_equal(got, want)
     json_back = workbench.load_model(workbench.dump_model(model, "json"))
@@ -221,3 +223,13 @@ def test_list_mapping_and_scalar_forms_agree(data, shape, attr) -> None:
     assert as_list == as_mapping == as_pairs == [x for row in rows for x in row]
     const = data.draw(finite)
     assert entries(const) == entries([[const] * m] * n) == [const] * (n * m)
+
+
+def test_the_app_renders_data_bounds() -> None:
+    from app.components.latex import variable_latex
+
+    model = workbench.load_model(ONE_D % "lb: [0, 1], ub: {a: 4}")
+    tex = variable_latex("x", model.variables["x"])
+    assert tex.startswith(r"\texttt{[0, 1]} \le x_{\cdot} \le \texttt{\{'a': 4\}}")
+    model.variables["x"].lb = list(range(100))
+    assert variable_latex("x", model.variables["x"]).startswith(r"\text{(data)} \le")

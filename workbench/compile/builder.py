@@ -549,7 +549,9 @@ class Builder:
     def _positions(self, node: Node, frame: Frame, s: SetData) -> np.ndarray:
         """0-based positions of the member expression *node* in the one-dimensional set *s*."""
         if s.dim != 1:
-            raise self.fail(f"'{s.name}' has {s.dim} components; ord() needs a set of single members")
+            raise self.fail(
+                f"'{s.name}' has {s.dim} components; ord() needs a set of single members"
+            )
         col = self.member(node, frame)
         if col.kind != s.kinds[0]:
             want = "text" if s.kinds[0] == "str" else "integers"
