@@ -27,6 +27,15 @@ __all__ = [
 Member = str | int | list[str | int]
 Bound = Any
 """A bound or start value: a number, an expression, a list in set order, a mapping by member."""
+_BOUND_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "string"},
+        {"type": "array"},
+        {"type": "object"},
+        {"type": "null"},
+    ]
+}
 
 
 class _Strict(BaseModel):
@@ -133,9 +142,9 @@ class Variable(_Strict):
 
     index: list[str] = Field(default_factory=list)
     domain: Literal["continuous", "integer", "binary"] = "continuous"
-    lb: Bound = None
-    ub: Bound = None
-    init: Bound = None
+    lb: Bound = Field(default=None, json_schema_extra=_BOUND_SCHEMA)
+    ub: Bound = Field(default=None, json_schema_extra=_BOUND_SCHEMA)
+    init: Bound = Field(default=None, json_schema_extra=_BOUND_SCHEMA)
     for_: str | None = Field(default=None, alias="for")
     description: str | None = None
 
