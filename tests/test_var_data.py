@@ -233,3 +233,15 @@ def test_the_app_renders_data_bounds() -> None:
     assert tex.startswith(r"\texttt{[0, 1]} \le x_{\cdot} \le \texttt{\{'a': 4\}}")
     model.variables["x"].lb = list(range(100))
     assert variable_latex("x", model.variables["x"]).startswith(r"\text{(data)} \le")
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_tuple_keys_from_python_are_written_as_nested_mappings(fmt: str) -> None:
+    model = workbench.load_model(TWO_D % "lb: 0")
+    model.variables["y"].ub = {("a", 2): 7, ("b", 3): 8}
+    text = workbench.dump_model(model, fmt)
+    back = workbench.load_model(text)
+    assert back.variables["y"].ub in ({"a": {2: 7}, "b": {3: 8}}, {"a": {"2": 7}, "b": {"3": 8}})
+    ctx = Context(back)
+    ctx.build_variables()
+    assert ctx.vars["y"].ub.tolist() == [math.inf, 7, math.inf, math.inf, math.inf, 8]

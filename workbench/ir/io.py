@@ -153,10 +153,26 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if isinstance(x, dict):
+        if any(isinstance(k, tuple) for k in x):
+            x = _nest_tuple_keys(x)
         return {k: _jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [_jsonable(v) for v in x]
     return x
+
+
+def _nest_tuple_keys(d: dict[Any, Any]) -> dict[Any, Any]:
+    """``{(a, 1): v}`` -> ``{a: {1: v}}``: YAML and JSON keys cannot be tuples."""
+    out: dict[Any, Any] = {}
+    for key, v in d.items():
+        parts = key if isinstance(key, tuple) else (key,)
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"key {key!r} clashes with a shorter key; give one form")
+        node[parts[-1]] = v
+    return out
 
 
 def model_to_dict(model: Model) -> dict[str, Any]:
