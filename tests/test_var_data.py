@@ -103,24 +103,24 @@ def test_numpy_arrays_are_accepted_from_python() -> None:
 
 
 def test_list_start_values_reach_a_local_solver() -> None:
-    # A Hock-Schittkowski-style model (HS 71 without its constraints' coupling):
-    # start values as a list in set order, bounds as data.
+    # Hock-Schittkowski 71 as plain IR, start values as a list in set order
+    # (the form that failed with "Input should be a valid number").
     text = """
-sets: {N: {range: [1, 2]}}
+name: hs071
+sets: {N: {range: [1, 4]}}
 variables:
-  x: {index: [N], lb: [-1.5, -3], ub: {1: 4, 2: 3}, init: [2.0, 0.5]}
-objective: {expr: "(x[1] - 1)**2 + 10 * (x[2] - x[1]**2)**2 + sin(x[1])"}
+  x: {index: [N], lb: 1, ub: [5, 5, 5, 5], init: [1, 5, 5, 1]}
+objective: {expr: "x[1] * x[4] * (x[1] + x[2] + x[3]) + x[3]"}
+constraints:
+  - {name: prod, expr: "x[1] * x[2] * x[3] * x[4] >= 25"}
+  - {name: norm, expr: "sum(x[i]**2 for i in N) == 40"}
 """
-    model = workbench.load_model(text)
-    res = workbench.solve(model, backend="scipy", seed=0)
-    assert res.objective is not None and res.termination.value in ("optimal", "locally_optimal")
-    assert -1.5 <= res.values["x"][1] <= 4 and -3 <= res.values["x"][2] <= 3
-    assert res.objective == pytest.approx(
-        (res.values["x"][1] - 1) ** 2
-        + 10 * (res.values["x"][2] - res.values["x"][1] ** 2) ** 2
-        + math.sin(res.values["x"][1]),
-        abs=1e-9,
-    )
+    res = workbench.solve(workbench.load_model(text), backend="scipy", seed=0)
+    assert res.termination.value in ("optimal", "locally_optimal")
+    assert res.objective == pytest.approx(17.0140173, rel=1e-6)  # the published optimum
+    x = res.values["x"]
+    assert x[1] * x[2] * x[3] * x[4] >= 25 - 1e-6
+    assert sum(v**2 for v in x.values()) == pytest.approx(40, abs=1e-6)
 
 
 def test_a_list_bound_is_applied_by_a_linear_solver() -> None:
