@@ -10,20 +10,34 @@ from agents.sandbox.core import (
     SandboxStatus,
     run_code,
 )
-from agents.sandbox.isolation import Isolation, available_isolation
+from agents.sandbox.isolation import Isolation, LevelProbe, available_isolation, probe_isolation
+from agents.sandbox.policy import (
+    ALLOW_WEAK_ENV,
+    SandboxPlan,
+    SandboxRefusedError,
+    plan_isolation,
+    weak_allowed,
+)
 from agents.sandbox.pyomo_run import PyomoSolution, run_pyomo_model
 
 __all__ = [
+    "ALLOW_WEAK_ENV",
     "DEFAULT_FILES_MB",
     "DEFAULT_MAX_PROCS",
     "DEFAULT_MEMORY_MB",
     "DEFAULT_TIMEOUT_S",
     "Isolation",
+    "LevelProbe",
     "PyomoSolution",
     "SandboxLimits",
+    "SandboxPlan",
+    "SandboxRefusedError",
     "SandboxResult",
     "SandboxStatus",
     "available_isolation",
+    "plan_isolation",
+    "probe_isolation",
     "run_code",
     "run_pyomo_model",
+    "weak_allowed",
 ]
