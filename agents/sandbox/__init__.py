@@ -1,5 +1,6 @@
 """The sandbox for LLM-generated code: a subprocess, limits, no network, validated JSON."""
 
+from agents.sandbox.attacks import ATTACKS, AttackOutcome, run_attacks
 from agents.sandbox.core import (
     DEFAULT_FILES_MB,
     DEFAULT_MAX_PROCS,
@@ -22,6 +23,8 @@ from agents.sandbox.pyomo_run import PyomoSolution, run_pyomo_model
 
 __all__ = [
     "ALLOW_WEAK_ENV",
+    "ATTACKS",
+    "AttackOutcome",
     "DEFAULT_FILES_MB",
     "DEFAULT_MAX_PROCS",
     "DEFAULT_MEMORY_MB",
@@ -37,6 +40,7 @@ __all__ = [
     "available_isolation",
     "plan_isolation",
     "probe_isolation",
+    "run_attacks",
     "run_code",
     "run_pyomo_model",
     "weak_allowed",
