@@ -17,9 +17,11 @@ the two weaker ones run code only with an explicit opt-in
     namespace that maps to it). When the parent is not root, bwrap creates a
     user namespace.
 ``unshare-net``
-    ``unshare --net --pid --fork --kill-child``: no network and a PID namespace,
-    but the host file system is visible (protected only by file permissions,
-    when the runner can drop to an unprivileged uid).
+    ``unshare --net --pid --fork --kill-child --mount --mount-proc``: no
+    network, a PID namespace with its own ``/proc`` (no other process or its
+    environment is visible), but the host file system is visible and writable
+    as far as file permissions allow (it runs as the parent's uid, root
+    included, unless the runner can drop to an unprivileged uid).
 ``none``
     Only the resource limits, the empty environment, the temporary directory
     and the wall-clock kill. The network is *not* isolated.
@@ -226,14 +228,24 @@ def bwrap_command(
 
 
 def unshare_command(inner: list[str], *, as_root: bool) -> list[str]:
-    """Build the ``unshare`` command line (new network and PID namespaces) around *inner*."""
+    """Build the ``unshare`` command line (new network, PID and mount namespaces) around *inner*."""
     unshare = shutil.which("unshare")
     if unshare is None:
         raise FileNotFoundError("unshare")
     cmd = [unshare]
     if not as_root:
         cmd.append("--map-root-user")
-    return [*cmd, "--net", "--pid", "--fork", "--kill-child", "--", *inner]
+    return [
+        *cmd,
+        "--net",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount",
+        "--mount-proc",
+        "--",
+        *inner,
+    ]
 
 
 PROBE_UID = 1_999_999_999

@@ -34,8 +34,9 @@ _TRUE = ("1", "true", "yes", "on")
 _WHAT: dict[Isolation, str] = {
     Isolation.BWRAP: "host file system hidden, unprivileged uid, own PID and network namespaces",
     Isolation.UNSHARE_NET: (
-        "WEAK: no network and its own PID namespace, but the host file system is visible "
-        "and the code may run as your uid (root, if you are root)"
+        "WEAK: no network, its own PID namespace and /proc, but the host file system is "
+        "visible and writable as far as the uid may, and the code may run as your uid "
+        "(root, if you are root)"
     ),
     Isolation.NONE: (
         "WEAK: only resource limits and an empty environment; the network and the host "
