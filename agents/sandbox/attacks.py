@@ -209,7 +209,14 @@ for pid in sorted(set(visible) | {str(inputs["parent"]), str(inputs["holder"])})
         found.append(pid)
 if any(inputs["token"] in v for v in os.environ.values()):
     found.append("os.environ")
-result = {"visible": len(visible), "readable": readable, "found": found}
+names = []
+for pid in sorted(visible, key=int)[:5]:
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            names.append(f"{pid} {fh.read().strip()}")
+    except OSError:
+        names.append(pid)
+result = {"visible": len(visible), "names": names, "readable": readable, "found": found}
 """
 
 
@@ -234,7 +241,8 @@ def _environ(ctx: _Context) -> list[AttackOutcome]:
     if not res.ok:
         return [_unexpected(name, res)]
     v = res.value
-    how = f"{v['visible']} other process(es) visible, {len(v['readable'])} environ readable"
+    shown = f" ({', '.join(v['names'])}{', ...' if v['visible'] > 5 else ''})" if v["names"] else ""
+    how = f"{v['visible']} other process(es) visible{shown}, {len(v['readable'])} environ readable"
     if v["found"]:
         return [AttackOutcome(name, False, f"{how}; the secret was found in {v['found']}")]
     return [AttackOutcome(name, True, f"{how}; the secret was not found")]
