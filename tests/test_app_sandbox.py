@@ -15,20 +15,13 @@ import pytest
 
 pytest.importorskip("streamlit")
 
+from models import BAKERY_PYOMO as CODE
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from agents.sandbox import ALLOW_WEAK_ENV, probe_isolation  # noqa: E402
 from agents.sandbox import isolation as sandbox_isolation  # noqa: E402
 
 PAGE = Path(__file__).resolve().parents[1] / "app" / "app_pages" / "formulate.py"
-CODE = (
-    "import pyomo.environ as pyo\n"
-    "model = pyo.ConcreteModel()\n"
-    "model.bread = pyo.Var(within=pyo.NonNegativeIntegers)\n"
-    "model.cake = pyo.Var(within=pyo.NonNegativeIntegers)\n"
-    "model.oven = pyo.Constraint(expr=model.bread + 2 * model.cake <= 8)\n"
-    "model.obj = pyo.Objective(expr=3 * model.bread + 5 * model.cake, sense=pyo.maximize)\n"
-)
 
 
 @pytest.fixture(autouse=True)

@@ -38,6 +38,7 @@ from agents.sandbox import (
     run_code,
     run_pyomo_model,
 )
+from agents.sandbox import core as sandbox_core
 from agents.sandbox import isolation as sandbox_isolation
 from agents.sandbox import policy as sandbox_policy
 from agents.sandbox.attacks import ATTACKS, run_attacks
@@ -72,20 +73,7 @@ def no_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _live_processes_of(uid: int) -> list[int]:
     """Non-zombie processes whose real uid is *uid* (a /proc scan)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("State", "").strip().startswith(("Z", "X")):
-            continue
-        if int(fields["Uid"].split()[0]) == uid:
-            found.append(int(entry))
-    return found
+    return sandbox_core._uid_processes(uid)
 
 
 # ---- the JSON convention -------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from models import BAKERY_PYOMO as CODE
 from typer.testing import CliRunner
 
 from agents.sandbox import ALLOW_WEAK_ENV, Isolation, probe_isolation
@@ -21,14 +22,6 @@ from workbench.cli import app
 runner = CliRunner()
 
 TEXT = "A bakery sells bread for 3 and cake for 5; bread takes 1 oven hour, cake 2; 8 hours."
-CODE = (
-    "import pyomo.environ as pyo\n"
-    "model = pyo.ConcreteModel()\n"
-    "model.bread = pyo.Var(within=pyo.NonNegativeIntegers)\n"
-    "model.cake = pyo.Var(within=pyo.NonNegativeIntegers)\n"
-    "model.oven = pyo.Constraint(expr=model.bread + 2 * model.cake <= 8)\n"
-    "model.obj = pyo.Objective(expr=3 * model.bread + 5 * model.cake, sense=pyo.maximize)\n"
-)
 
 
 @pytest.fixture(autouse=True)

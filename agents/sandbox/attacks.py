@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.sandbox.core import TAIL_CHARS, SandboxResult, SandboxStatus, run_code
+from agents.sandbox.core import TAIL_CHARS, SandboxResult, SandboxStatus, proc_files, run_code
 from agents.sandbox.isolation import Isolation, interpreter_roots
 from agents.sandbox.policy import SandboxRefusedError, choose_isolation
 
@@ -305,17 +305,11 @@ def _uid(ctx: _Context) -> list[AttackOutcome]:
 def _descendants(root: int) -> int:
     """How many live processes descend from *root* (a /proc scan)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for pid, stat in proc_files("stat"):
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        if fields[0] in (b"Z", b"X"):
             continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] in ("Z", "X"):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
+        children.setdefault(int(fields[1]), []).append(pid)
     count, todo = 0, list(children.get(root, []))
     while todo:
         pid = todo.pop()
@@ -437,14 +431,7 @@ result = child.pid
 
 
 def _marked_processes(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                found.append(int(entry))
-    return found
+    return [pid for pid, cmdline in proc_files("cmdline") if marker.encode() in cmdline]
 
 
 def _orphan(ctx: _Context) -> list[AttackOutcome]:

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -254,22 +254,27 @@ def _tail(path: Path, chars: int = TAIL_CHARS) -> str:
     return data.decode("utf-8", errors="replace")[-chars:]
 
 
+def proc_files(name: str) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(pid, content)`` of ``/proc/<pid>/<name>`` for every process still readable."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                yield int(entry), Path(f"/proc/{entry}/{name}").read_bytes()
+            except OSError:
+                continue
+
+
 def _uid_processes(uid: int) -> list[int]:
     """Pids of live (non-zombie) processes whose real uid is *uid*."""
     pids: list[int] = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
+    for pid, data in proc_files("status"):
+        text = data.decode("utf-8", errors="replace")
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
         if fields.get("State", "").strip().startswith(("Z", "X")):
             continue
         uids = fields.get("Uid", "").split()
         if uids and int(uids[0]) == uid:
-            pids.append(int(entry))
+            pids.append(pid)
     return pids
 
 
