@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from agents.sandbox import ALLOW_WEAK_ENV, Isolation, probe_isolation
 from agents.sandbox import isolation as sandbox_isolation
 from workbench.cli import app
+from workbench.runs import RunStore
 
 runner = CliRunner()
 
@@ -128,3 +129,17 @@ def test_formulate_code_mode_refuses_without_bwrap_before_any_llm_call(
     assert "bubblewrap" in res.stderr and ALLOW_WEAK_ENV in res.stderr
     assert llm_stub.chat_requests == []  # type: ignore[attr-defined]
     assert res.stdout == ""
+
+
+def test_bench_in_code_mode_refuses_before_creating_a_run(
+    llm_stub: object, monkeypatch: pytest.MonkeyPatch, without_bwrap: None, tmp_path: Path
+) -> None:
+    _stub_env(llm_stub, monkeypatch)
+    store = tmp_path / "runs.db"
+    args = ["bench", "--suite", "catalog", "--pipeline", "formulate", "--agent", "orthought",
+            "--ids", "knapsack_01", "--store", str(store), "--agent-option", "mode=code"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert "bubblewrap" in res.stderr and ALLOW_WEAK_ENV in res.stderr
+    assert llm_stub.chat_requests == []  # type: ignore[attr-defined]
+    assert not store.exists() or RunStore(store, readonly=True).runs() == []
