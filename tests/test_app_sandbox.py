@@ -42,13 +42,28 @@ def _no_exceptions(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-def test_code_mode_shows_the_level_then_runs_in_the_sandbox(
-    llm_stub: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _need_bwrap() -> None:
     if not probe_isolation()[0].ok:
         if shutil.which("bwrap"):
             pytest.fail(f"bubblewrap is installed but fails: {probe_isolation()[0].reason}")
         pytest.skip("bubblewrap is not installed")
+
+
+def test_code_mode_shows_the_level_before_running() -> None:
+    _need_bwrap()
+    at = _page().run()
+    assert not any("sandbox:" in c.value for c in at.caption)  # IR mode: no generated code
+    at.selectbox(key="fs_mode").select("code").run()
+    _no_exceptions(at)
+    assert any(c.value.startswith("sandbox: bwrap: host file system hidden") for c in at.caption)
+    assert not at.error and not at.warning
+
+
+@pytest.mark.slow
+def test_code_mode_shows_the_level_then_runs_in_the_sandbox(
+    llm_stub: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _need_bwrap()
     monkeypatch.setenv("OPENAI_BASE_URL", llm_stub.url)  # type: ignore[attr-defined]
     monkeypatch.setenv("WORKBENCH_MODEL", "stub-model")
     monkeypatch.setenv("OPENAI_API_KEY", "test")

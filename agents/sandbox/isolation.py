@@ -302,9 +302,7 @@ def _probe_all(executable: str, euid: int) -> tuple[LevelProbe, ...]:
     probes: list[LevelProbe] = []
     bwrap_uid = PROBE_UID if as_root else -1
     if shutil.which("bwrap") is None:
-        probes.append(
-            LevelProbe(Isolation.BWRAP, False, "bwrap is not installed (install bubblewrap)")
-        )
+        probes.append(LevelProbe(Isolation.BWRAP, False, "bwrap is not installed"))
     else:
         with tempfile.TemporaryDirectory(prefix="wb-sandbox-probe-") as workdir:
             inner = [executable, "-I", "-S", "-c", _PROBE, str(bwrap_uid)]
