@@ -178,7 +178,24 @@ def test_editor_rejects_bad_options():
 def test_runs_page_handles_a_missing_store():
     at = page("runs").run()
     no_exceptions(at)
-    assert "No run store" in at.info[0].value
+    assert not at.error
+    assert "No runs yet (no run store" in at.info[0].value
+
+
+@pytest.mark.parametrize("content", [b"", "schema-less"])
+def test_runs_page_says_no_runs_for_an_empty_store(tmp_path, content):
+    import sqlite3
+
+    store = tmp_path / "home" / "runs.db"
+    store.parent.mkdir(parents=True)
+    if isinstance(content, bytes):
+        store.write_bytes(content)  # a zero-byte file
+    else:
+        sqlite3.connect(store).execute("CREATE TABLE other (x)").connection.close()
+    at = page("runs").run()
+    no_exceptions(at)
+    assert not at.error
+    assert "No runs yet (the run store is empty" in at.info[0].value
 
 
 def test_runs_and_benchmarks_pages_read_a_store(tmp_path):

@@ -404,7 +404,7 @@ def test_cli_unwritable_and_missing_store(db: Path, tmp_path: Path) -> None:
         "cannot write",
     )
     assert_one_line_error(
-        runner.invoke(app, ["runs", "list", "--store", str(tmp_path / "none.db")]),
+        runner.invoke(app, ["runs", "show", "last", "--store", str(tmp_path / "none.db")]),
         "no run store",
     )
     assert not (tmp_path / "none.db").exists()

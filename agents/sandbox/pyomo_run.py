@@ -160,6 +160,7 @@ def run_pyomo_model(
     inputs: Mapping[str, Any] | None = None,
     require_isolation: bool = False,
     isolation: Isolation | str | None = None,
+    allow_weak: bool | None = None,
 ) -> SandboxResult:
     """Run generated Pyomo code in the sandbox and solve its ``model`` there.
 
@@ -172,7 +173,7 @@ def run_pyomo_model(
         A ``pyo.SolverFactory`` name available inside the sandbox.
     solver_options
         Set one by one on ``opt.options`` (JSON-serialisable values).
-    timeout, memory_mb, inputs, require_isolation, isolation
+    timeout, memory_mb, inputs, require_isolation, isolation, allow_weak
         As for :func:`~agents.sandbox.core.run_code`.
 
     Returns
@@ -187,7 +188,9 @@ def run_pyomo_model(
     Raises
     ------
     SandboxError
-        For misuse (bad solver name or options) or a sandbox that cannot start.
+        For misuse (bad solver name or options) or a sandbox that cannot start;
+        :class:`~agents.sandbox.policy.SandboxRefusedError` where no level
+        that contains the code works and no opt-in was given.
     """
     if not isinstance(solver, str) or not solver.replace("_", "").isalnum():
         raise SandboxError(f"solver must be a Pyomo solver name, got {solver!r}")
@@ -205,6 +208,7 @@ def run_pyomo_model(
         inputs=inputs,
         require_isolation=require_isolation,
         isolation=isolation,
+        allow_weak=allow_weak,
     )
     if result.status is not SandboxStatus.OK:
         return result

@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``solve``, ``validate``, ``backends`` and ``catalog``.
+"""The ``workbench`` command: ``solve``, ``validate``, ``backends``, ``catalog``, ``sandbox``...
 
 Every command reports bad input (any :class:`~workbench.errors.WorkbenchError`,
 a missing file, a malformed option) as one red line on stderr and exits with
@@ -36,6 +36,7 @@ from workbench.cli.output import (
     print_result,
 )
 from workbench.cli.runs import runs_app
+from workbench.cli.sandbox_cmd import sandbox_app
 from workbench.cli.tune_cmd import tune_command
 from workbench.ir import Model, load_model
 
@@ -75,6 +76,7 @@ app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 app.command(name="bench")(bench)
 app.add_typer(runs_app, name="runs")
+app.add_typer(sandbox_app, name="sandbox")
 app.command(name="app")(app_command)
 app.command(name="formulate")(formulate_command)
 app.command(name="tune")(tune_command)
