@@ -265,3 +265,18 @@ def test_settings_saves_the_config_without_the_key(tmp_path):
     no_exceptions(at)
     text = (tmp_path / "home" / "config.toml").read_text()
     assert 'base_url = "http://localhost:8000/v1"' in text and "sk-never" not in text
+
+
+def test_editor_warns_that_a_local_optimum_is_not_proven():
+    at = page("editor").run()
+    concave = (
+        "name: concave\nvariables:\n  x: {lb: -1, ub: 2, init: 0.4}\n"
+        "objective: {sense: min, expr: '-(x - 0.5)**2 + 0.1 * x'}\n"
+    )
+    at.text_area(key="ed_yaml").set_value(concave).run()
+    at.selectbox(key="ed_backend").select("scipy").run()
+    at.button(key="ed_solve").click().run()
+    wait_for_solve(at)
+    no_exceptions(at)
+    assert at.session_state["ed_result"].termination.value == "locally_optimal"
+    assert any(w.value.startswith("Locally optimal, not proven") for w in at.warning)

@@ -571,3 +571,26 @@ def test_bad_input_is_a_one_line_non_ok_result(key: str, bwrap: Isolation) -> No
     assert res.status is not SandboxStatus.OK
     assert res.error and "\n" not in res.error
     assert res.isolation is bwrap
+
+
+def test_pyomo_local_solver_optimum_is_only_local_on_nonlinear_code() -> None:
+    from agents.sandbox.pyomo_run import sandbox_termination
+    from workbench.result import Termination
+
+    opt, loc = Termination.OPTIMAL, Termination.LOCALLY_OPTIMAL
+    assert sandbox_termination("optimal", "ipopt", True) is loc
+    assert sandbox_termination("optimal", "ipopt", False) is opt  # an LP: ipopt's optimum is global
+    assert sandbox_termination("locallyOptimal", "couenne", True) is loc
+    assert sandbox_termination("optimal", "couenne", True) is opt
+    assert sandbox_termination("optimal", "my_solver", True) is loc  # unknown counts as local
+    assert sandbox_termination("optimal", "highs", True) is opt  # refuses what it cannot prove
+    assert sandbox_termination("infeasible", "ipopt", True) is Termination.INFEASIBLE
+
+
+def test_pyomo_driver_reports_nonlinearity() -> None:
+    code = PYOMO_MODEL.replace("+ 2 * model.y,", "+ 2 * model.y - model.y**2,")
+    res = run_pyomo_model(code, solver="highs", inputs={"cap": 4}, timeout=60)
+    assert res.ok, (res.error, res.stderr)
+    assert res.value["nonlinear"] is True and res.value["termination"] == "optimal"
+    lin = run_pyomo_model(PYOMO_MODEL, solver="appsi_highs", inputs={"cap": 4}, timeout=30)
+    assert lin.value["nonlinear"] is False

@@ -44,7 +44,9 @@ SUITES: dict[str, str | None] = {
 }
 """Suite name -> dataset name (``None``: ``--dataset`` says which)."""
 
-SOLVED = frozenset({"optimal", "feasible", "infeasible", "unbounded", "infeasible_or_unbounded"})
+SOLVED = frozenset(
+    {"optimal", "locally_optimal", "feasible", "infeasible", "unbounded", "infeasible_or_unbounded"}
+)
 """Terminations that count as an answer."""
 
 EXIT_INTERRUPTED = 130

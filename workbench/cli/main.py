@@ -27,7 +27,14 @@ from workbench.cli.app_cmd import app_command
 from workbench.cli.bench import bench
 from workbench.cli.catalog import catalog_app
 from workbench.cli.formulate_cmd import formulate_command
-from workbench.cli.output import error_message, out_console, print_error, print_result
+from workbench.cli.output import (
+    LOCAL_WARNING,
+    err_console,
+    error_message,
+    out_console,
+    print_error,
+    print_result,
+)
 from workbench.cli.runs import runs_app
 from workbench.cli.sandbox_cmd import sandbox_app
 from workbench.cli.tune_cmd import tune_command
@@ -188,7 +195,11 @@ def solve(
         typer.Option("--plot", help="Write the anytime curve (plotly HTML) to this file."),
     ] = None,
 ) -> None:
-    """Solve MODEL and print the result (exit status 1 if the backend failed)."""
+    """Solve MODEL and print the result (exit status 1 if the backend failed).
+
+    A ``locally_optimal`` result exits 0 with a warning: the point is feasible
+    and locally optimal, but not proven globally optimal.
+    """
     options = parse_options(option or [])
     _check_model_path(model)
     from workbench.solving import solve as solve_model
@@ -203,6 +214,10 @@ def solve(
         write_anytime_plot(result, plot)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
+        if (
+            result.termination.value == "locally_optimal"
+        ):  # a success, but say so (stdout stays JSON)
+            err_console().print(Text(f"warning: {LOCAL_WARNING}", style="yellow"), soft_wrap=True)
     else:
         print_result(result, out_console())
     if result.termination.value == "error":  # the backend failed; not an optimisation outcome
