@@ -414,14 +414,9 @@ def compile_pyomo_linear(lf: LinearForm, *, duals: bool = False) -> PyomoForm:
     var_comps: dict[str, Any] = {}
     columns = lf.columns or [Block("x", 0, n, list(range(n)))]
     for b in columns:
-        if b.labels is None:
-            comp = pyo.Var()
-            datas = [comp]
-        else:
-            keys = list(b.labels)
-            comp = pyo.Var(keys, dense=True)
-            datas = [comp[k] for k in keys]
-        m.add_component(_unique(m, b.name), comp)
+        comp = pyo.Var() if b.labels is None else pyo.Var(list(b.labels), dense=True)
+        m.add_component(_unique(m, b.name), comp)  # constructs it: index it only after
+        datas = [comp] if b.labels is None else [comp[k] for k in b.labels]
         var_comps[b.name] = comp
         for k, d in enumerate(datas):
             j = b.start + k
