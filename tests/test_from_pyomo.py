@@ -284,3 +284,23 @@ def test_load_into_another_model_is_refused() -> None:
     del r.values["x"]
     with pytest.raises(ModelError, match="no variable 'y'"):
         r.load_into(_base())
+
+
+def test_a_family_mixing_domains_is_split_for_the_ir_and_merged_back() -> None:
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var([1, 2, 3], domain=lambda m, i: pyo.Binary if i == 1 else pyo.Reals)
+    m.x[2].setlb(0)
+    m.x[3].setub(2.5)
+    m.c = pyo.Constraint(expr=m.x[1] + m.x[2] + m.x[3] <= 3.7)
+    m.d = pyo.Constraint(expr=m.x[2] <= 0.6)
+    m.o = pyo.Objective(expr=m.x[1] + m.x[2] + m.x[3], sense=pyo.maximize)
+    read = from_pyomo(m, matrix=False)
+    assert isinstance(read.form, Model)
+    assert read.form.variables["x"].domain == "continuous"
+    assert read.form.variables["x_int"].domain == "binary"
+    r = read.translate(workbench.solve(read.form, backend="highs"))
+    assert r.objective == pytest.approx(3.7)
+    assert set(r.values) == {"x"} and set(r.values["x"]) == {1, 2, 3}
+    assert r.values["x"][1] in (0.0, 1.0)
+    direct = workbench.solve(m)  # the matrix form: the same optimum
+    assert direct.objective == pytest.approx(3.7) and direct.values["x"][1] in (0.0, 1.0)

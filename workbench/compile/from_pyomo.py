@@ -73,7 +73,10 @@ def _check_components(model: Any) -> list[Any]:
     for comp in model.component_objects(active=True, descend_into=True):
         kind = comp.ctype.__name__
         if kind in _FIXES:
-            raise ModelError(f"'{comp.name}' is a {kind}; {_FIXES[kind]}", "pyomo model")
+            hint = ""
+            if kind == "SOSConstraint" and "Piecewise" in type(comp.parent_block()).__name__:
+                hint = " (for a Piecewise, pass pw_repn='INC', 'DCC', 'LOG' or 'DLOG')"
+            raise ModelError(f"'{comp.name}' is a {kind}; {_FIXES[kind]}{hint}", "pyomo model")
         if kind == "Objective":
             objectives.append(comp)
         elif kind not in _READ and kind not in _IGNORED:
@@ -109,22 +112,36 @@ class _Columns:
     scalar: dict[str, bool] = field(default_factory=dict)
     position: dict[int, int] = field(default_factory=dict)
     datas: list[Any] = field(default_factory=list)
-    frozen: bool = False
+
+    def add_component(self, comp: Any) -> None:
+        """All the data of one ``Var`` component, as one group."""
+        items = list(comp.items())
+        start = len(self.datas)
+        self.groups[comp.name] = items
+        self.scalar[comp.name] = not comp.is_indexed()
+        self.datas.extend(v for _, v in items)
+        self.position.update(zip(map(id, self.datas[start:]), range(start, len(self.datas))))
 
     def add(self, v: Any) -> int:
+        """The position of *v*, added to its component's group if not seen yet."""
         pos = self.position.get(id(v))
         if pos is not None:
             return pos
-        if self.frozen:
-            raise KeyError(v.name)
         comp = v.parent_component()
-        name = comp.name
-        self.groups.setdefault(name, []).append((v.index(), v))
-        self.scalar[name] = not comp.is_indexed()
+        self.groups.setdefault(comp.name, []).append((v.index(), v))
+        self.scalar[comp.name] = not comp.is_indexed()
         pos = len(self.datas)
         self.position[id(v)] = pos
         self.datas.append(v)
         return pos
+
+    def positions(self, variables: Iterable[Any]) -> np.ndarray:
+        """Positions of *variables* (a dictionary lookup each; unseen ones are added)."""
+        get = self.position.get
+        found = [get(id(v)) for v in variables]
+        if None in found:
+            found = [self.add(v) for v in variables]
+        return np.asarray(found, dtype=np.int64)
 
     def ordered(self) -> list[Any]:
         """Variable data grouped by component (each group contiguous)."""
@@ -136,32 +153,41 @@ def _gather_variables(model: Any) -> _Columns:
 
     cols = _Columns()
     for comp in model.component_objects(pyo.Var, active=True, descend_into=True):
-        if comp.is_reference():
-            continue  # its data belong to another component (found in expressions)
-        for v in comp.values():
-            cols.add(v)
+        if not comp.is_reference():  # a Reference's data belong to another component
+            cols.add_component(comp)
     return cols
 
 
-def _bounds(v: Any) -> tuple[float, float, bool]:
-    """``(lb, ub, integer)`` of one variable; fixed variables are fixed at their value."""
-    lo, hi, step = v.domain.get_interval()
-    if step not in (0, 1):
-        raise ModelError(
-            f"the domain of '{v.name}' ({v.domain}) is not continuous or the integers",
-            "pyomo model",
-        )
-    if v.fixed:
-        if v.value is None:
-            raise ModelError(f"'{v.name}' is fixed but has no value; give it one", "pyomo model")
-        val = float(v.value)
-        return val, val, step == 1
-    lb, ub = v.bounds
-    return (
-        -np.inf if lb is None else float(lb),
-        np.inf if ub is None else float(ub),
-        step == 1,
-    )
+def _column_bounds(datas: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lb, ub, integer)`` arrays; fixed variables are fixed at their value."""
+    n = len(datas)
+    lb, ub = np.full(n, -np.inf), np.full(n, np.inf)
+    integer = np.zeros(n, dtype=bool)
+    steps: dict[int, Any] = {}  # domains are shared objects: ask each once
+    for k, v in enumerate(datas):
+        dom = v.domain
+        step = steps.get(id(dom))
+        if step is None:
+            step = steps[id(dom)] = dom.get_interval()[2]
+            if step not in (0, 1):
+                raise ModelError(
+                    f"the domain of '{v.name}' ({dom}) is not continuous or the integers",
+                    "pyomo model",
+                )
+        integer[k] = step == 1
+        if v.fixed:
+            if v.value is None:
+                raise ModelError(
+                    f"'{v.name}' is fixed but has no value; give it one", "pyomo model"
+                )
+            lb[k] = ub[k] = float(v.value)
+            continue
+        lo, hi = v.bounds
+        if lo is not None:
+            lb[k] = lo
+        if hi is not None:
+            ub[k] = hi
+    return lb, ub, integer
 
 
 def _labels(group: list[tuple[Any, Any]], scalar: bool) -> list[Any] | None:
@@ -204,9 +230,9 @@ class PyomoInput:
         values: dict[str, Any] = {}
         for name, v in result.values.items():
             pname = self.var_names.get(name, name)
-            if isinstance(v, dict):
+            if isinstance(v, dict):  # a family split by domain merges again
                 back = self.var_labels.get(name, {})
-                values[pname] = {back.get(k, k): x for k, x in v.items()}
+                values.setdefault(pname, {}).update((back.get(k, k), x) for k, x in v.items())
             else:
                 values[pname] = v
         result.values = values
@@ -311,7 +337,7 @@ def _linear_form(model: Any, objectives: list[Any], cols: _Columns) -> LinearFor
             repn = generate_standard_repn(con.body, compute_values=True, quadratic=False)
             if not repn.is_linear():
                 return None
-            idx = np.fromiter((cols.add(v) for v in repn.linear_vars), dtype=np.int64)
+            idx = cols.positions(repn.linear_vars)
             col_parts.append(idx)
             val_parts.append(np.asarray(repn.linear_coefs, dtype=float))
             row_parts.append(np.full(idx.size, r, dtype=np.int64))
@@ -332,11 +358,11 @@ def _linear_form(model: Any, objectives: list[Any], cols: _Columns) -> LinearFor
         if repn.nonlinear_expr is not None:
             return None
         offset = float(repn.constant)
-        c_terms = ([cols.add(v) for v in repn.linear_vars], list(repn.linear_coefs))
+        c_terms = (cols.positions(repn.linear_vars), list(repn.linear_coefs))
         if repn.quadratic_vars:
             q_terms = (
-                [cols.add(a) for a, _ in repn.quadratic_vars],
-                [cols.add(b) for _, b in repn.quadratic_vars],
+                cols.positions([a for a, _ in repn.quadratic_vars]),
+                cols.positions([b for _, b in repn.quadratic_vars]),
                 list(repn.quadratic_coefs),
             )
     return _assemble(
@@ -354,8 +380,8 @@ def _assemble(
     cols: _Columns,
     rows: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[float], list[float]],
     row_blocks: list[Block],
-    c_terms: tuple[list[int], list[float]] | None,
-    q_terms: tuple[list[int], list[int], list[float]] | None,
+    c_terms: tuple[np.ndarray, list[float]] | None,
+    q_terms: tuple[np.ndarray, np.ndarray, list[float]] | None,
     offset: float,
     sense: str,
 ) -> LinearForm:
@@ -373,12 +399,11 @@ def _assemble(
     )
     A.sum_duplicates()
     c = np.zeros(n)
-    if c_terms is not None and c_terms[0]:
-        np.add.at(c, new_of_old[np.asarray(c_terms[0], dtype=np.int64)], c_terms[1])
+    if c_terms is not None and c_terms[0].size:
+        np.add.at(c, new_of_old[c_terms[0]], c_terms[1])
     Q = None
     if q_terms is not None:
-        i = new_of_old[np.asarray(q_terms[0], dtype=np.int64)]
-        j = new_of_old[np.asarray(q_terms[1], dtype=np.int64)]
+        i, j = new_of_old[q_terms[0]], new_of_old[q_terms[1]]
         q = np.asarray(q_terms[2], dtype=float)
         # objective term q x_i x_j is 0.5 (Q_ij + Q_ji) x_i x_j: both triangles get q
         Q = sp.csr_matrix(
@@ -389,10 +414,7 @@ def _assemble(
         Q.eliminate_zeros()
         if not Q.nnz:
             Q = None
-    bounds = [_bounds(v) for v in order]
-    col_lb = np.fromiter((b[0] for b in bounds), dtype=float, count=n)
-    col_ub = np.fromiter((b[1] for b in bounds), dtype=float, count=n)
-    integrality = np.fromiter((b[2] for b in bounds), dtype=bool, count=n)
+    col_lb, col_ub, integrality = _column_bounds(order)
     blocks: list[Block] = []
     start = 0
     for name, group in cols.groups.items():

@@ -198,6 +198,33 @@ def _add_bounds(
             )
 
 
+def _family(
+    name: str,
+    pname: str,
+    group: list[tuple[Any, Any]],
+    scalar: bool,
+    out: PyomoInput,
+    refs: dict[int, str],
+    names: _Names,
+) -> tuple[dict[str, Any], str | None, list[Any], int]:
+    """One IR variable family: its dict, index set name, members and dimension; refs filled."""
+    out.var_names[name] = pname
+    var: dict[str, Any] = {}
+    if scalar:
+        refs[id(group[0][1])] = name
+        return var, None, [], 1
+    keys = [k for k, _ in group]
+    members, back = _ir_labels(keys, f"pyomo model: variable '{pname}'")
+    if back:
+        out.var_labels[name] = back
+    set_name = names.make(f"I_{name}")
+    var["index"] = [set_name]
+    for m, (_, v) in zip(members, group):
+        parts = m if isinstance(m, list) else [m]
+        refs[id(v)] = f"{name}[{', '.join(_member(p) for p in parts)}]"
+    return var, set_name, members, len(keys[0]) if isinstance(keys[0], tuple) else 1
+
+
 def pyomo_to_ir(model: Any, objectives: list[Any], cols: _Columns) -> PyomoInput:
     """Build the IR model for a checked Pyomo model (see :func:`from_pyomo`).
 
@@ -208,7 +235,7 @@ def pyomo_to_ir(model: Any, objectives: list[Any], cols: _Columns) -> PyomoInput
     """
     from pyomo.core.expr.visitor import identify_variables
 
-    from workbench.compile.from_pyomo import PyomoInput, _bounds, _constraints
+    from workbench.compile.from_pyomo import PyomoInput, _column_bounds, _constraints
 
     names = _Names()
     refs: dict[int, str] = {}
@@ -229,44 +256,28 @@ def pyomo_to_ir(model: Any, objectives: list[Any], cols: _Columns) -> PyomoInput
     params: dict[str, Any] = {}
     variables: dict[str, Any] = {}
     bound_rows: list[dict[str, Any]] = []
-    for pname, group in cols.groups.items():
-        name = names.make(pname)
-        out.var_names[name] = pname
-        where = f"pyomo model: variable '{pname}'"
-        datas = [v for _, v in group]
-        bounds = [_bounds(v) for v in datas]
-        integer = any(b[2] for b in bounds)
-        if integer and not all(b[2] for b in bounds):
-            raise ModelError("it mixes integer and continuous entries; split it", where)
-        binary = integer and all(b[0] >= 0 and b[1] <= 1 for b in bounds)
-        var: dict[str, Any] = {
-            "domain": "binary" if binary else "integer" if integer else "continuous"
-        }
-        set_name: str | None = None
-        dim = 1
-        members: list[Any] = []
-        if cols.scalar[pname]:
-            refs[id(datas[0])] = name
-        else:
-            keys = [k for k, _ in group]
-            members, back = _ir_labels(keys, where)
-            if back:
-                out.var_labels[name] = back
-            set_name = names.make(f"I_{name}")
-            sets[set_name] = members
-            var["index"] = [set_name]
-            dim = len(keys[0]) if isinstance(keys[0], tuple) else 1
-            for m, v in zip(members, datas):
-                parts = m if isinstance(m, list) else [m]
-                refs[id(v)] = f"{name}[{', '.join(_member(p) for p in parts)}]"
-        lb = np.array([b[0] for b in bounds])
-        ub = np.array([b[1] for b in bounds])
-        arrays = {"lb": lb, "ub": ub}
-        if any(v.value is not None for v in datas):
-            start = np.array([0.0 if v.value is None else float(v.value) for v in datas])
-            arrays["init"] = np.clip(start, lb, ub)
-        _add_bounds(var, name, set_name, dim, members, arrays, params, sets, bound_rows)
-        variables[name] = var
+    for pname, whole in cols.groups.items():
+        lb_all, ub_all, int_all = _column_bounds([v for _, v in whole])
+        kinds = [bool(b) for b in np.unique(int_all)]  # a family may mix: split it in two
+        for integer in kinds:
+            keep = np.flatnonzero(int_all == integer)
+            group = [whole[k] for k in keep]
+            lb, ub = lb_all[keep], ub_all[keep]
+            name = names.make(pname if len(kinds) == 1 or not integer else f"{pname}_int")
+            var, set_name, members, dim = _family(
+                name, pname, group, cols.scalar[pname], out, refs, names
+            )
+            binary = integer and bool(np.all(lb >= 0) and np.all(ub <= 1))
+            var["domain"] = "binary" if binary else "integer" if integer else "continuous"
+            if set_name is not None:
+                sets[set_name] = members
+            datas = [v for _, v in group]
+            arrays = {"lb": lb, "ub": ub}
+            if any(v.value is not None for v in datas):
+                start = np.array([0.0 if v.value is None else float(v.value) for v in datas])
+                arrays["init"] = np.clip(start, lb, ub)
+            _add_bounds(var, name, set_name, dim, members, arrays, params, sets, bound_rows)
+            variables[name] = var
 
     constraints: list[dict[str, Any]] = []
     for con, body in cons_raw:
