@@ -304,3 +304,49 @@ def test_a_family_mixing_domains_is_split_for_the_ir_and_merged_back() -> None:
     assert r.values["x"][1] in (0.0, 1.0)
     direct = workbench.solve(m)  # the matrix form: the same optimum
     assert direct.objective == pytest.approx(3.7) and direct.values["x"][1] in (0.0, 1.0)
+
+
+def _flat_point(read: object, m: object) -> tuple[np.ndarray, object]:
+    """The IR's flat vector holding the Pyomo variables' current values, and its structure."""
+    from workbench.compile.sets import LazyLabels
+    from workbench.compile.structure import compile_structure
+
+    cm = compile_structure(read.form)  # type: ignore[attr-defined]
+    x = np.zeros(cm.num_vars)
+    for name, vd in cm.ctx.vars.items():
+        comp = m.find_component(read.var_names[name])  # type: ignore[attr-defined]
+        back = read.var_labels.get(name, {})  # type: ignore[attr-defined]
+        labels = LazyLabels(vd.index) if vd.index else [None]
+        for k, lab in enumerate(labels):
+            v = comp if lab is None else comp[back.get(lab, lab)]
+            x[vd.offset + k] = v.value
+    return x, cm
+
+
+def test_long_expressions_keep_their_value_with_terms_as_data() -> None:
+    from workbench.compile.numeric import evaluate
+
+    n = 250
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(pyo.RangeSet(n), bounds=(-5, 5))
+    m.y = pyo.Var([(i, c) for i in (1, 2) for c in "ab"], bounds=(0, 1))
+    m.s = pyo.Var(bounds=(0, 10))
+    m.tot = pyo.Constraint(expr=sum(m.x[i] for i in m.x) + 2 * m.y[1, "a"] + m.s >= 10)
+    m.o = pyo.Objective(
+        expr=sum((m.x[i] - 0.001 * i) ** 2 for i in m.x)
+        + sum(i * m.x[i] * m.y[2, "b"] for i in (1, 2))
+        + pyo.exp(m.s / 10)
+        + m.s * m.s
+    )
+    read = from_pyomo(m, matrix=False)
+    obj = read.form.objective.expr
+    assert "for (k0, k1) in" in obj and "exp(" in obj and len(obj) < 1000  # terms as data
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        for v in m.component_data_objects(pyo.Var):
+            v.set_value(float(rng.uniform(-1, 1)) if v.lb < 0 else float(rng.uniform(0, 1)))
+        x, cm = _flat_point(read, m)
+        assert float(np.ravel(evaluate(cm.objective.plan, x))[0]) == pytest.approx(pyo.value(m.o))
+        (fam,) = [f for f in cm.rows if f.name == "tot"]
+        body = float(np.ravel(evaluate(fam.plan, x))[0])
+        assert body - fam.lo[0] == pytest.approx(pyo.value(m.tot.body) - m.tot.lb)

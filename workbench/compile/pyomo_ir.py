@@ -5,7 +5,9 @@ of its Pyomo indices (tuples for several dimensions); each active
 ``ConstraintData`` becomes one IR constraint.  Numbers (parameters, fixed
 variables, constant subexpressions) are written as literals; ``Expression``
 components are expanded.  Sums are written as balanced trees so that the
-IR's nesting limit holds for long sums.
+IR's nesting limit holds for long sums, and a long expression has its
+linear and quadratic terms written as data (a parameter over a set of
+labels, :class:`_Compact`) so that it fits the IR's length limit.
 
 Used by :func:`workbench.compile.from_pyomo.from_pyomo` for nonlinear
 models and for backends that take no matrix.  Pyomo is imported only inside
@@ -33,6 +35,8 @@ _RESERVED = frozenset(
     {"abs", "exp", "log", "sqrt", "sin", "cos", "min", "max", "sum", "in", "for", "if"}
     | {"and", "or", "not", "ord", "inf", "infinity"}
 )
+_LONG = 4000
+"""Expressions longer than this (characters) get their linear and quadratic terms as data."""
 _UNARY = {"exp": "exp({})", "log": "log({})", "sqrt": "sqrt({})", "sin": "sin({})"}
 _UNARY |= {
     "cos": "cos({})",
@@ -206,12 +210,14 @@ def _family(
     out: PyomoInput,
     refs: dict[int, str],
     names: _Names,
+    slots: dict[int, tuple[str, list[Any]]],
 ) -> tuple[dict[str, Any], str | None, list[Any], int]:
     """One IR variable family: its dict, index set name, members and dimension; refs filled."""
     out.var_names[name] = pname
     var: dict[str, Any] = {}
     if scalar:
         refs[id(group[0][1])] = name
+        slots[id(group[0][1])] = (name, [])
         return var, None, [], 1
     keys = [k for k, _ in group]
     members, back = _ir_labels(keys, f"pyomo model: variable '{pname}'")
@@ -222,6 +228,7 @@ def _family(
     for m, (_, v) in zip(members, group):
         parts = m if isinstance(m, list) else [m]
         refs[id(v)] = f"{name}[{', '.join(_member(p) for p in parts)}]"
+        slots[id(v)] = (name, parts)
     return var, set_name, members, len(keys[0]) if isinstance(keys[0], tuple) else 1
 
 
@@ -239,6 +246,7 @@ def pyomo_to_ir(model: Any, objectives: list[Any], cols: _Columns) -> PyomoInput
 
     names = _Names()
     refs: dict[int, str] = {}
+    slots: dict[int, tuple[str, list[Any]]] = {}
     writer = _Writer(refs)
     # constraints first: they may use variables of inactive blocks (added to cols)
     cons_raw: list[tuple[Any, Any]] = []
@@ -265,7 +273,7 @@ def pyomo_to_ir(model: Any, objectives: list[Any], cols: _Columns) -> PyomoInput
             lb, ub = lb_all[keep], ub_all[keep]
             name = names.make(pname if len(kinds) == 1 or not integer else f"{pname}_int")
             var, set_name, members, dim = _family(
-                name, pname, group, cols.scalar[pname], out, refs, names
+                name, pname, group, cols.scalar[pname], out, refs, names, slots
             )
             binary = integer and bool(np.all(lb >= 0) and np.all(ub <= 1))
             var["domain"] = "binary" if binary else "integer" if integer else "continuous"
@@ -279,13 +287,14 @@ def pyomo_to_ir(model: Any, objectives: list[Any], cols: _Columns) -> PyomoInput
             _add_bounds(var, name, set_name, dim, members, arrays, params, sets, bound_rows)
             variables[name] = var
 
+    compact = _Compact(writer, slots, names, sets, params)
     constraints: list[dict[str, Any]] = []
     for con, body in cons_raw:
         lo, hi = con.lb, con.ub
         if lo is None and hi is None:
             continue
         writer.where = f"pyomo model: constraint '{con.name}'"
-        text = writer.text(body)
+        text = compact.text(body)
         if lo is not None and hi is not None and lo == hi:
             expr = f"{text} == {_num(lo, writer.where)}"
         elif lo is not None and hi is not None:
@@ -303,7 +312,7 @@ def pyomo_to_ir(model: Any, objectives: list[Any], cols: _Columns) -> PyomoInput
     if objectives:
         writer.where = f"pyomo model: objective '{objectives[0].name}'"
         sense = "min" if objectives[0].is_minimizing() else "max"
-        obj_text = writer.text(objectives[0].expr)
+        obj_text = compact.text(objectives[0].expr)
         _check_length(obj_text, writer.where)
     data = {
         "name": re.sub(r"\W+", "_", str(model.name or "model")),
@@ -317,11 +326,72 @@ def pyomo_to_ir(model: Any, objectives: list[Any], cols: _Columns) -> PyomoInput
     return out
 
 
+class _Compact:
+    """Long expressions with their linear and quadratic terms as data.
+
+    Each group of terms over the same variable families becomes a parameter
+    over a set of labels, ``sum(a[k] * x[k] for k in T)``; what is left
+    (the nonlinear part) is written out.
+    """
+
+    def __init__(
+        self,
+        writer: _Writer,
+        slots: dict[int, tuple[str, list[Any]]],
+        names: _Names,
+        sets: dict[str, Any],
+        params: dict[str, Any],
+    ) -> None:
+        self.writer, self.slots, self.names = writer, slots, names
+        self.sets, self.params = sets, params
+        self.dims = {fam: len(parts) for fam, parts in slots.values()}
+
+    def text(self, e: Any) -> str:
+        from pyomo.repn import generate_standard_repn
+
+        plain = self.writer.text(e)
+        if len(plain) <= _LONG:
+            return plain
+        repn = generate_standard_repn(e, compute_values=True, quadratic=True)
+        groups: dict[tuple[str, ...], dict[tuple[Any, ...], float]] = {}
+        terms = [((v,), a) for v, a in zip(repn.linear_vars, repn.linear_coefs)]
+        terms += list(zip(repn.quadratic_vars or (), repn.quadratic_coefs or ()))
+        for vs, a in terms:
+            fams = tuple(self.slots[id(v)][0] for v in vs)
+            label = tuple(p for v in vs for p in self.slots[id(v)][1])
+            group = groups.setdefault(fams, {})
+            group[label] = group.get(label, 0.0) + float(a)
+        parts = [self._sum(fams, group) for fams, group in groups.items()]
+        if repn.constant:
+            parts.append(_num(repn.constant, self.writer.where))
+        if repn.nonlinear_expr is not None:
+            parts.append(self.writer.text(repn.nonlinear_expr))
+        return " + ".join(parts) or "0"
+
+    def _sum(self, fams: tuple[str, ...], group: dict[tuple[Any, ...], float]) -> str:
+        where = self.writer.where
+        dims = [self.dims[f] for f in fams]
+        if not any(dims):  # scalar variables only: one term
+            return f"({_num(next(iter(group.values())), where)} * {' * '.join(fams)})"
+        tset = self.names.make("T_" + "_".join(fams))
+        pname = self.names.make("a_" + "_".join(fams))
+        labels = list(group)
+        self.sets[tset] = [list(lab) if len(lab) > 1 else lab[0] for lab in labels]
+        self.params[pname] = {"index": [tset], "values": [group[lab] for lab in labels]}
+        ks = [f"k{d}" for d in range(sum(dims))]
+        factors, at = [], 0
+        for f, d in zip(fams, dims):
+            factors.append(f"{f}[{', '.join(ks[at : at + d])}]" if d else f)
+            at += d
+        target = f"({', '.join(ks)})" if len(ks) > 1 else ks[0]
+        return f"sum({pname}[{', '.join(ks)}] * {' * '.join(factors)} for {target} in {tset})"
+
+
 def _check_length(text: str, where: str) -> None:
     if len(text) > MAX_LENGTH:
         raise ModelError(
-            f"its IR text has {len(text)} characters, more than the IR's {MAX_LENGTH}; "
-            "a linear or quadratic model solves through the matrix form instead "
-            "(with a backend that takes one, such as highs or scip)",
+            f"its nonlinear part has {len(text)} characters of IR text, more than the IR's "
+            f"{MAX_LENGTH}; split it with auxiliary variables and constraints (or solve a "
+            "linear or quadratic model through the matrix form, with highs or scip)",
             where,
         )
