@@ -1,6 +1,6 @@
 """Pyomo models in: what reading a ConcreteModel costs, next to Pyomo's own routes, in one run.
 
-The same dense transport LP (nonzeros = 2 |I| |J|) is built once as a Pyomo
+The dense transport LP of ``modeling.py`` (nonzeros = 2 |I| |J|) is built once as a Pyomo
 ``ConcreteModel`` (not timed: the user pays it either way), then, per size:
 
 * ``workbench``: :func:`workbench.compile.from_pyomo.from_pyomo` (the matrix form);
@@ -22,34 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 
 def build(nnz: int, seed: int = 0) -> Any:
-    """A Pyomo transport LP with about *nnz* nonzeros (|J| = |I|)."""
-    import pyomo.environ as pyo
+    """A Pyomo transport LP with about *nnz* nonzeros (|J| = 2 |I|), as in ``modeling.py``."""
+    from modeling import data, dims, pyomo_model
 
-    n = int(round((nnz / 2) ** 0.5))
-    rng = np.random.default_rng(seed)
-    cost = rng.uniform(1, 100, size=(n, n)).round(2)
-    demand = rng.integers(1, 20, size=n).astype(float)
-    supply = np.full(n, np.ceil(demand.sum() / n * 1.2))
-    m = pyo.ConcreteModel()
-    m.I = pyo.RangeSet(0, n - 1)
-    m.J = pyo.RangeSet(0, n - 1)
-    m.x = pyo.Var(m.I, m.J, domain=pyo.NonNegativeReals)
-    m.obj = pyo.Objective(
-        expr=pyo.quicksum(float(cost[i, j]) * m.x[i, j] for i in m.I for j in m.J)
-    )
-    m.sup = pyo.Constraint(
-        m.I, rule=lambda m, i: pyo.quicksum(m.x[i, j] for j in m.J) <= float(supply[i])
-    )
-    m.dem = pyo.Constraint(
-        m.J, rule=lambda m, j: pyo.quicksum(m.x[i, j] for i in m.I) >= float(demand[j])
-    )
-    return m
+    return pyomo_model(*data(*dims(nnz), seed=seed))
 
 
 def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
