@@ -204,9 +204,11 @@ class PyomoInput:
     form
         The matrix form (linear constraints, at most quadratic objective) or
         an IR model (anything else, or on request).
-    var_names, con_names
-        IR name -> Pyomo component name (empty for the matrix form, whose
-        blocks carry the Pyomo names).
+    seconds
+        Time spent reading the Pyomo model (added to ``timings.build``).
+    var_names
+        IR variable name -> Pyomo component name (empty for the matrix form,
+        whose blocks carry the Pyomo names).
     var_labels
         IR variable name -> {IR label: Pyomo index}, where they differ.
     con_rows
