@@ -148,7 +148,7 @@ class Result:
         Returns
         -------
         int
-            How many variable values were written.
+            How many variable values were written (0 for a result without a point).
 
         Raises
         ------
