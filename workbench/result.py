@@ -133,6 +133,32 @@ class Result:
             return float(v)
         return float(v[label])
 
+    def load_into(self, model: Any) -> int:
+        """Write the values into a Pyomo model's variables (the one this result solved).
+
+        Duals go into the model's ``dual`` Suffix when it declares an
+        import Suffix of that name and the result has duals.  Fixed
+        variables keep their values.
+
+        Parameters
+        ----------
+        model
+            The Pyomo ``ConcreteModel`` passed to :func:`workbench.solve`.
+
+        Returns
+        -------
+        int
+            How many variable values were written (0 for a result without a point).
+
+        Raises
+        ------
+        ModelError
+            If a variable of this result is not in *model*.
+        """
+        from workbench.compile.from_pyomo import load_into_pyomo
+
+        return load_into_pyomo(self, model)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with the keys the CLI's ``--json`` promises."""
 

@@ -299,6 +299,7 @@ def _add_rows(
 ) -> None:
     """One (indexed) Constraint ``lo <= expr <= hi`` named *name*."""
     import pyomo.environ as pyo
+    from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
     n = len(exprs)
     indexed = labels is not None
@@ -319,11 +320,15 @@ def _add_rows(
         e, a, b = exprs[r], float(lo[r]), float(hi[r])
         if _is_constant(e):
             val = float(pyo.value(e))
-            if val < a - _FEAS_TOL or val > b + _FEAS_TOL:
+            feasible = a - _FEAS_TOL <= val <= b + _FEAS_TOL
+            if not feasible:
                 form.infeasible_rows.append(f"{name}[{keys[r]}]" if indexed else name)
-            form.skipped.append((name, r))
-            row_keys.append(None)
-            continue
+            if feasible or not form.variables:
+                form.skipped.append((name, r))
+                row_keys.append(None)
+                continue
+            # keep it, so the Pyomo model alone is infeasible too (a bare number is no constraint)
+            e = LinearExpression([val, MonomialTermExpression((0.0, form.variables[0]))])
         if not (np.isfinite(a) or np.isfinite(b)):
             form.skipped.append((name, r))
             row_keys.append(None)
@@ -414,14 +419,9 @@ def compile_pyomo_linear(lf: LinearForm, *, duals: bool = False) -> PyomoForm:
     var_comps: dict[str, Any] = {}
     columns = lf.columns or [Block("x", 0, n, list(range(n)))]
     for b in columns:
-        if b.labels is None:
-            comp = pyo.Var()
-            datas = [comp]
-        else:
-            keys = list(b.labels)
-            comp = pyo.Var(keys, dense=True)
-            datas = [comp[k] for k in keys]
-        m.add_component(_unique(m, b.name), comp)
+        comp = pyo.Var() if b.labels is None else pyo.Var(list(b.labels), dense=True)
+        m.add_component(_unique(m, b.name), comp)  # constructs it: index it only after
+        datas = [comp] if b.labels is None else [comp[k] for k in b.labels]
         var_comps[b.name] = comp
         for k, d in enumerate(datas):
             j = b.start + k
