@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from workbench.compile.affine import NonlinearError, Poly, poly
+from workbench.compile.linear import refuse_structured
 from workbench.compile.linear_form import Block, LinearForm
 from workbench.compile.numeric import ObjectOps, evaluate
 from workbench.compile.plan import Plan
@@ -374,6 +375,7 @@ def compile_pyomo(model: Model | CompiledModel, *, duals: bool = False) -> Pyomo
     import pyomo.environ as pyo
 
     cm = model if isinstance(model, CompiledModel) else compile_structure(model)
+    refuse_structured(cm.model, "Pyomo")
     m = pyo.ConcreteModel(name=cm.model.name or "model")
     flat, var_comps, blocks = _add_variables(m, cm)
     obj_plan = cm.objective
