@@ -173,17 +173,18 @@ def test_isolation_level_here_is_bwrap(bwrap: Isolation) -> None:
     assert res.limits.max_procs_enforced
 
 
-def test_forced_unshare_fallback_runs_only_with_the_opt_in(no_opt_in: None) -> None:
-    _need(Isolation.UNSHARE_NET)
+def test_forced_hardened_fallback_runs_only_with_the_opt_in(no_opt_in: None) -> None:
+    _need(Isolation.UNSHARE_HARDENED)
     with pytest.raises(SandboxRefusedError, match=ALLOW_WEAK_ENV):
-        run_code("result = 1", isolation="unshare-net")
+        run_code("result = 1", isolation="unshare-hardened")
     res = run_code(
-        "result = inputs['v']", inputs={"v": [1, 2]}, isolation="unshare-net", allow_weak=True
+        "result = inputs['v']", inputs={"v": [1, 2]}, isolation="unshare-hardened", allow_weak=True
     )
     assert res.ok
     assert res.value == [1, 2]
-    assert res.isolation is Isolation.UNSHARE_NET
+    assert res.isolation is Isolation.UNSHARE_HARDENED
     assert res.limits.network_isolated
+    assert res.limits.filesystem_read_only
     assert not res.limits.filesystem_isolated
 
 
@@ -197,7 +198,7 @@ def only_none(monkeypatch: pytest.MonkeyPatch, no_opt_in: None) -> None:
     """A machine where bwrap fails (with that stderr) and unshare is missing."""
     probes = (
         BWRAP_BROKEN,
-        LevelProbe(Isolation.UNSHARE_NET, False, "unshare is not installed"),
+        LevelProbe(Isolation.UNSHARE_HARDENED, False, "unshare and setpriv are not installed"),
         LevelProbe(Isolation.NONE, True),
     )
     monkeypatch.setattr(sandbox_policy, "probe_isolation", lambda: probes)
@@ -322,15 +323,6 @@ def test_misuse_raises_sandbox_error(kwargs: dict[str, object]) -> None:
 # ---- attacks -----------------------------------------------------------------------------
 
 
-def test_network_is_cut_at_the_opted_in_unshare_level() -> None:
-    """The weak ``unshare-net`` level still cuts the network (bwrap: the attack suite)."""
-    _need(Isolation.UNSHARE_NET)
-    used, outcomes = run_attacks(Isolation.UNSHARE_NET, allow_weak=True, only=["network"])
-    assert used is Isolation.UNSHARE_NET
-    assert outcomes[0].contained, outcomes[0].how
-    assert "the server saw nothing" in outcomes[0].how
-
-
 WRITE_ATTACK = """
 outcome = {}
 for path in inputs["paths"]:
@@ -397,7 +389,7 @@ def test_parent_environment_is_not_visible(secret_holder: int, bwrap: Isolation)
     assert "OPENAI_API_KEY" not in res.value["keys"]
 
 
-@pytest.mark.parametrize("level", [Isolation.UNSHARE_NET, Isolation.NONE])
+@pytest.mark.parametrize("level", [Isolation.UNSHARE_HARDENED, Isolation.NONE])
 def test_environment_is_empty_at_every_level(secret_holder: int, level: Isolation) -> None:
     _need(level)
     res = run_code(

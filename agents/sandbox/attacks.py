@@ -103,6 +103,18 @@ def _read_shadow(ctx: _Context) -> list[AttackOutcome]:
     return [AttackOutcome(name, not got.startswith("read"), got)]
 
 
+def _read_system(ctx: _Context) -> list[AttackOutcome]:
+    """A world-readable system file: only a level that hides the host file system refuses it."""
+    name = "read /etc/passwd (host file system hidden?)"
+    res = ctx.run(_READ, inputs={"paths": ["/etc/passwd"]})
+    if not res.ok:
+        return [_unexpected(name, res)]
+    got = res.value["/etc/passwd"]
+    if got.startswith("read"):
+        return [AttackOutcome(name, False, f"{got}: the host file system is visible (read-only)")]
+    return [AttackOutcome(name, True, got)]
+
+
 _LIST_HOME = """
 import os
 home = inputs["home"]
@@ -474,6 +486,7 @@ def _stdout_flood(ctx: _Context) -> list[AttackOutcome]:
 
 ATTACKS: dict[str, Callable[[_Context], list[AttackOutcome]]] = {
     "read-shadow": _read_shadow,
+    "read-passwd": _read_system,
     "read-home": _read_home,
     "writes": _writes,
     "environ": _environ,

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from agents.sandbox.isolation import interpreter_roots
 
-__all__ = ["HARDENED_DIR", "PRIVATE_DIRS", "hardened_command", "hardened_probe_command"]
+__all__ = ["HARDENED_DIR", "PRIVATE_DIRS", "STAGE", "hardened_command", "hardened_probe_command"]
 
 HARDENED_DIR = "/tmp/sandbox"
 """Where the work directory (a tmpfs) appears inside the ``unshare-hardened`` level."""
@@ -54,7 +54,8 @@ PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/home", "/root", "/run")
 """Covered by a fresh tmpfs inside (with the parent's home directory)."""
 
 _SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
-_STAGE = Path(__file__).with_name("_stage.py")
+STAGE = Path(__file__).with_name("_stage.py")
+"""The mount stage's file, run by path (never imported)."""
 
 _PROBE = """
 import json, os, site, sys, encodings.idna
@@ -93,6 +94,7 @@ def hardened_command(
     drop_uid: int | None,
     read_only: Sequence[str] = (),
     writable: Sequence[str] = (),
+    python: str | None = None,
 ) -> list[str]:
     """Build the ``unshare-hardened`` command line that runs *inner* in the sandbox.
 
@@ -111,6 +113,8 @@ def hardened_command(
     read_only, writable
         Names of files in *workdir* bound read-only or read-write at the same
         name in :data:`HARDENED_DIR`.
+    python
+        The interpreter that runs the mount stage (default: this one).
 
     Returns
     -------
@@ -125,6 +129,8 @@ def hardened_command(
     unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
     if unshare is None or setpriv is None:
         raise FileNotFoundError("unshare" if unshare is None else "setpriv")
+    # Resolved: a link on PATH may live in a directory the stage covers (/tmp, home).
+    setpriv = os.path.realpath(setpriv)
     home = os.path.expanduser("~")
     spec = {
         "workdir": workdir,
@@ -143,7 +149,7 @@ def hardened_command(
         cmd += ["--user", "--map-root-user"]
     cmd += ["--pid", "--fork", "--kill-child", "--mount", "--mount-proc"]
     cmd += ["--net", "--ipc", "--uts", "--"]
-    return [*cmd, sys.executable, "-I", "-S", str(_STAGE), json.dumps(spec)]
+    return [*cmd, python or sys.executable, "-I", "-S", str(STAGE), json.dumps(spec)]
 
 
 def hardened_probe_command(workdir: str, probe_uid: int | None) -> list[str]:
