@@ -21,6 +21,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +33,22 @@ from agents.sandbox.attacks import ATTACKS, run_attacks
 from agents.sandbox.hardened import HARDENED_DIR, STAGE, hardened_command
 from agents.sandbox.policy import plan_isolation
 
+ROOT = Path(__file__).resolve().parent.parent
 HARDENED = Isolation.UNSHARE_HARDENED
 NOBODY = 65534
+MINIMAL_DEV = {
+    "fd",
+    "full",
+    "null",
+    "random",
+    "shm",
+    "stderr",
+    "stdin",
+    "stdout",
+    "tty",
+    "urandom",
+    "zero",
+}
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 # What gets through at this level, by design (the suite must say so, not hide it).
@@ -92,6 +107,49 @@ def test_hardened_run_reports_its_limits(hardened: Isolation) -> None:
     assert plan_isolation(allow_weak=True).level in (Isolation.BWRAP, hardened)
 
 
+def test_dev_is_minimal_and_works(hardened: Isolation) -> None:
+    code = (
+        "import os, subprocess\n"
+        "open('/dev/shm/x', 'w').write('ok')\n"
+        "rc = subprocess.run(['true'], stdout=subprocess.DEVNULL).returncode\n"
+        "result = [sorted(os.listdir('/dev')), rc, len(os.urandom(8))]"
+    )
+    res = run_code(code, isolation=hardened, timeout=20)
+    assert res.ok, res.error
+    names, rc, random_bytes = res.value
+    assert set(names) <= MINIMAL_DEV and "null" in names
+    assert (rc, random_bytes) == (0, 8)
+
+
+VENV_SCRIPT = """
+import json, agents.sandbox as sb
+res = sb.run_code("import sys\\nresult = sys.prefix", isolation="unshare-hardened", allow_weak=True)
+print(json.dumps([sb.__file__, res.status.value, res.value, res.error]))
+"""
+
+
+def test_venv_under_tmp_runs_at_the_hardened_level(tmp_path: Path, hardened: Isolation) -> None:
+    """The tmpfs over /tmp does not hide an interpreter that lives there (bound back)."""
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+        check=True,
+        timeout=60,
+    )
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", VENV_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    module, status, prefix, error = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert Path(module).resolve() == ROOT / "agents" / "sandbox" / "__init__.py"
+    assert (status, prefix) == ("ok", str(venv)), error
+
+
 def test_cpu_limit_kills_at_the_hardened_level(hardened: Isolation) -> None:
     res = run_code("while True:\n    pass", timeout=10, cpu_s=1, isolation=hardened)
     assert res.error and "CPU-time limit" in res.error, (res.status, res.error)
@@ -122,6 +180,7 @@ for key, path in inputs["writes"].items():
     except OSError as e:
         out[key] = e.strerror
 out["root entries"] = os.listdir("/root")
+out["dev"] = sorted(os.listdir("/dev"))
 out["others"] = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
 try:
     socket.create_connection(("127.0.0.1", inputs["port"]), timeout=2)
@@ -213,6 +272,7 @@ def test_user_namespace_form_holds_against_hostile_code(nobody_workdir: Path) ->
         assert out["etc"] == "Read-only file system"
         assert out["host dir"] == "Read-only file system"
         assert out["root entries"] == []
+        assert set(out["dev"]) <= MINIMAL_DEV, out["dev"]
         assert out["others"] == []
         assert out["connect"] == "Network is unreachable"
         # RLIMIT_NPROC counts the namespace's processes (unshare and the stage included).

@@ -6,14 +6,16 @@ user namespace when the parent is not root). Still privileged inside, it
 
 1. makes every mount private, then remounts every mount read-only (a per-mount
    flag: the host's mounts are untouched) and ``nosuid``;
-2. mounts fresh, size-limited tmpfs over the directories that hold user data
+2. replaces ``/dev`` with a minimal one (``null``, ``zero``, ``full``,
+   ``random``, ``urandom``, ``tty`` bound from the host, and ``/dev/shm``);
+3. mounts fresh, size-limited tmpfs over the directories that hold user data
    or are world-writable (``/tmp``, ``/var/tmp``, ``/dev/shm``, ``/home``,
    ``/root``, ``/run`` and the parent's home), binding the interpreter's
    directories that live under them back, read-only; only the world-writable
    ones stay writable (empty), the others are remounted read-only;
-3. mounts the work directory, a tmpfs, and binds the run's named input files
+4. mounts the work directory, a tmpfs, and binds the run's named input files
    read-only and its output files read-write into it;
-4. changes into the work directory and forks the given command (``setpriv``,
+5. changes into the work directory and forks the given command (``setpriv``,
    which drops the uid or the capabilities, then ``exec``s the runner); it
    stays as the namespace's init, reaping orphans, and exits with the
    command's status, which ends every process left in the namespace.
@@ -171,12 +173,43 @@ def work_dir(spec: dict[str, Any], host_fd: int) -> str:
     return inside
 
 
+_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+_DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+}
+
+
+def minimal_dev() -> None:
+    """A fresh ``/dev`` with only the harmless devices (bound from the host) and ``/dev/shm``."""
+    fds = {
+        name: os.open(f"/dev/{name}", os.O_PATH)
+        for name in _DEVICES
+        if os.path.exists(f"/dev/{name}")
+    }
+    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=65536,mode=0755")
+    for name, fd in fds.items():
+        target = f"/dev/{name}"
+        with open(target, "x"):
+            pass
+        mount(f"/proc/self/fd/{fd}", target, None, MS_BIND)
+        remount(target, read_only=True)
+        os.close(fd)
+    for name, link in _DEV_LINKS.items():
+        os.symlink(link, f"/dev/{name}")
+    os.mkdir("/dev/shm", 0o755)
+    remount("/dev", read_only=True)
+
+
 def main(spec_text: str) -> None:
     """Set up the mounts described by *spec_text* (JSON) and exec its command."""
     spec = json.loads(spec_text)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     host_fd = os.open(spec["workdir"], os.O_PATH | os.O_DIRECTORY)
     read_only_everything()
+    minimal_dev()
     cover(spec)
     inside = work_dir(spec, host_fd)
     os.close(host_fd)

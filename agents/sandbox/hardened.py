@@ -3,14 +3,16 @@
 For opted-in users on machines without a working bubblewrap. The command is
 
 ``unshare [--user --map-root-user] --pid --fork --kill-child --mount --mount-proc
---net --ipc --uts -- python -I -S _stage.py SPEC``
+--net --ipc --uts --cgroup -- python -I -S _stage.py SPEC``
 
 and the stage (:mod:`agents.sandbox._stage`), still privileged inside the new
-namespaces, remounts the whole system read-only and ``nosuid``, covers
+namespaces, remounts the whole system read-only and ``nosuid``, replaces
+``/dev`` with a minimal one, covers
 ``/tmp``, ``/var/tmp``, ``/dev/shm``, ``/home``, ``/root``, ``/run`` and the
 parent's home with fresh size-limited tmpfs (binding the interpreter back),
 mounts the work directory as a tmpfs with the run's files bound in, and
-``exec``s ``setpriv``, which drops privileges before the runner starts:
+starts ``setpriv`` (staying on as the namespace's init), which drops
+privileges before the runner starts:
 
 * **Parent is root** (this machine, CI, most containers): no user namespace;
   ``setpriv`` switches to a fresh unprivileged uid/gid chosen per run (no
@@ -22,16 +24,20 @@ mounts the work directory as a tmpfs with the run's files bound in, and
   to: the code runs as uid 0 *inside* (your uid outside) with every capability
   dropped (empty bounding set, ``noroot`` securebits, ``no_new_privs``), so it
   cannot undo the mounts. ``RLIMIT_NPROC`` is counted per user namespace
-  (kernel 5.14 and later), so it bounds the sandbox's own processes; on older
-  kernels it counts all of your uid's processes. The code can read whatever
-  your uid can outside the covered directories.
+  (kernel 5.14 and later; measured on 6.18), so it bounds the sandbox's own
+  processes, whatever else your uid runs; on older kernels it counts all of
+  your uid's processes. The code can read whatever your uid can outside the
+  covered directories, and it may signal the sandbox's own init (ending its
+  own run).
 
 Why this is still weaker than ``bwrap`` (and stays behind the opt-in): the
 host file system is **read-only, not hidden** — everything outside the covered
 directories (``/etc``, ``/opt``, ``/srv``, the project, ...) is readable as far
 as file permissions allow an unprivileged uid; Unix sockets that live outside
 the covered directories stay connectable (a read-only mount does not stop
-``connect``); and the host's ``/sys`` and ``/dev`` are visible (read-only).
+``connect``); and the host's ``/sys`` is visible (read-only). ``/dev`` is a
+minimal one (``null``, ``zero``, ``full``, ``random``,
+``urandom``, ``tty``, a private ``/dev/shm``).
 """
 
 from __future__ import annotations
@@ -148,7 +154,7 @@ def hardened_command(
     if drop_uid is None:
         cmd += ["--user", "--map-root-user"]
     cmd += ["--pid", "--fork", "--kill-child", "--mount", "--mount-proc"]
-    cmd += ["--net", "--ipc", "--uts", "--"]
+    cmd += ["--net", "--ipc", "--uts", "--cgroup", "--"]
     return [*cmd, python or sys.executable, "-I", "-S", str(STAGE), json.dumps(spec)]
 
 
