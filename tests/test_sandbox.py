@@ -256,7 +256,10 @@ def test_level_in_use_is_described(bwrap: Isolation, no_opt_in: None) -> None:
 VENV_SCRIPT = """
 import json, sys
 import agents.sandbox as sb
-res = sb.run_code("import sys, os\\nresult = [sys.prefix, os.getuid()]", timeout=30)
+# The default level (no opt-in), or the weak level named on the command line (opted in).
+level = sys.argv[1] if len(sys.argv) > 1 else None
+code = "import sys, os\\nresult = [sys.prefix, os.getuid()]"
+res = sb.run_code(code, timeout=30, isolation=level, allow_weak=level is not None or None)
 print(json.dumps({
     "module": sb.__file__,
     "prefix": sys.prefix,
@@ -269,8 +272,14 @@ print(json.dumps({
 """
 
 
-def test_venv_under_tmp_runs_under_bwrap(tmp_path: Path, bwrap: Isolation) -> None:
-    """An interpreter in a virtual environment under /tmp stays visible inside bwrap."""
+@pytest.mark.parametrize("level", [Isolation.BWRAP, Isolation.UNSHARE_HARDENED])
+def test_venv_under_tmp_runs_in_the_sandbox(tmp_path: Path, level: Isolation) -> None:
+    """An interpreter in a virtual environment under /tmp stays visible inside the sandbox.
+
+    bwrap is the level chosen by default (no opt-in); ``unshare-hardened``,
+    which covers /tmp with a tmpfs too, is asked for with the opt-in.
+    """
+    _need(level)
     venv = tmp_path / "venv"
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
@@ -279,9 +288,10 @@ def test_venv_under_tmp_runs_under_bwrap(tmp_path: Path, bwrap: Isolation) -> No
     )
     assert str(venv).startswith(tempfile.gettempdir())
     env = {k: v for k, v in os.environ.items() if k != ALLOW_WEAK_ENV}
+    args = [] if level is Isolation.BWRAP else [level.value]
     # cwd first on sys.path: the venv imports this checkout's sandbox, not the installed one.
     proc = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", VENV_SCRIPT],
+        [str(venv / "bin" / "python"), "-c", VENV_SCRIPT, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -293,9 +303,9 @@ def test_venv_under_tmp_runs_under_bwrap(tmp_path: Path, bwrap: Isolation) -> No
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert Path(report["module"]).resolve() == ROOT / "agents" / "sandbox" / "__init__.py"
     assert report["prefix"] == str(venv)
-    bwrap_probe = report["probes"][0]
-    assert bwrap_probe[:2] == ["bwrap", True], bwrap_probe[2]
-    assert report["isolation"] == "bwrap"
+    probe = next(p for p in report["probes"] if p[0] == level.value)
+    assert probe[1], probe[2]
+    assert report["isolation"] == level.value
     assert report["status"] == "ok", report["error"]
     prefix_inside, uid_inside = report["value"]
     assert prefix_inside == str(venv)

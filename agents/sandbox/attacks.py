@@ -94,25 +94,24 @@ result = out
 """
 
 
-def _read_shadow(ctx: _Context) -> list[AttackOutcome]:
-    name = "read /etc/shadow"
-    res = ctx.run(_READ, inputs={"paths": ["/etc/shadow"]})
+def _read_file(ctx: _Context, name: str, path: str, visible: str = "") -> list[AttackOutcome]:
+    """Read *path* inside; contained when the read is refused (*visible* explains a success)."""
+    res = ctx.run(_READ, inputs={"paths": [path]})
     if not res.ok:
         return [_unexpected(name, res)]
-    got = res.value["/etc/shadow"]
-    return [AttackOutcome(name, not got.startswith("read"), got)]
+    got = res.value[path]
+    escaped = got.startswith("read")
+    return [AttackOutcome(name, not escaped, f"{got}{visible}" if escaped else got)]
+
+
+def _read_shadow(ctx: _Context) -> list[AttackOutcome]:
+    return _read_file(ctx, "read /etc/shadow", "/etc/shadow")
 
 
 def _read_system(ctx: _Context) -> list[AttackOutcome]:
     """A world-readable system file: only a level that hides the host file system refuses it."""
     name = "read /etc/passwd (host file system hidden?)"
-    res = ctx.run(_READ, inputs={"paths": ["/etc/passwd"]})
-    if not res.ok:
-        return [_unexpected(name, res)]
-    got = res.value["/etc/passwd"]
-    if got.startswith("read"):
-        return [AttackOutcome(name, False, f"{got}: the host file system is visible (read-only)")]
-    return [AttackOutcome(name, True, got)]
+    return _read_file(ctx, name, "/etc/passwd", ": the host file system is visible (read-only)")
 
 
 _LIST_HOME = """

@@ -530,26 +530,17 @@ def run_code(
             f"{inside}/{_FILES['runner']}",
             f"{inside}/{_FILES['config']}",
         ]
+        # Only the named files of the work directory appear inside (a tmpfs otherwise).
+        files: dict[str, Any] = {
+            "workdir": str(workdir),
+            "tmp_mb": fmb,
+            "read_only": [_FILES[k] for k in _INPUT_FILES],
+            "writable": [_FILES[k] for k in _OUTPUT_FILES],
+        }
         if level is Isolation.BWRAP:
-            cmd = bwrap_command(
-                inner,
-                workdir=str(workdir),
-                env=env,
-                network=network,
-                tmp_mb=fmb,
-                as_root=as_root,
-                read_only=[_FILES[k] for k in _INPUT_FILES],
-                writable=[_FILES[k] for k in _OUTPUT_FILES],
-            )
+            cmd = bwrap_command(inner, env=env, network=network, as_root=as_root, **files)
         elif level is Isolation.UNSHARE_HARDENED:
-            cmd = hardened_command(
-                inner,
-                workdir=str(workdir),
-                tmp_mb=fmb,
-                drop_uid=drop_uid,
-                read_only=[_FILES[k] for k in _INPUT_FILES],
-                writable=[_FILES[k] for k in _OUTPUT_FILES],
-            )
+            cmd = hardened_command(inner, drop_uid=drop_uid, **files)
         else:
             cmd = inner
         return _execute(cmd, env, workdir, private, level, limits, schema, drop_uid, max_bytes)
