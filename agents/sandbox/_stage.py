@@ -156,7 +156,7 @@ def cover(spec: dict[str, Any]) -> None:
 
 def work_dir(spec: dict[str, Any], host_fd: int) -> str:
     """Mount the work directory (a tmpfs) and bind the run's named files into it."""
-    inside = spec["inside"]
+    inside = str(spec["inside"])
     size = int(spec["tmp_mb"]) * 1024 * 1024
     owner = spec["owner"]
     _makedirs(inside)
