@@ -142,7 +142,7 @@ def test_code_mode_runs_in_the_sandbox():
     form = OrThought(mode="code").formulate(TEXT, llm=llm, solve=workbench.solve)
     assert "SyntaxError" in form.attempts[0].feedback
     assert form.result.objective == pytest.approx(24.0)
-    assert form.result.diagnostics.sandbox in ("bwrap", "unshare-net", "none")
+    assert form.result.diagnostics.sandbox in ("bwrap", "unshare-hardened", "none")
     assert form.code == code
 
 

@@ -173,17 +173,18 @@ def test_isolation_level_here_is_bwrap(bwrap: Isolation) -> None:
     assert res.limits.max_procs_enforced
 
 
-def test_forced_unshare_fallback_runs_only_with_the_opt_in(no_opt_in: None) -> None:
-    _need(Isolation.UNSHARE_NET)
+def test_forced_hardened_fallback_runs_only_with_the_opt_in(no_opt_in: None) -> None:
+    _need(Isolation.UNSHARE_HARDENED)
     with pytest.raises(SandboxRefusedError, match=ALLOW_WEAK_ENV):
-        run_code("result = 1", isolation="unshare-net")
+        run_code("result = 1", isolation="unshare-hardened")
     res = run_code(
-        "result = inputs['v']", inputs={"v": [1, 2]}, isolation="unshare-net", allow_weak=True
+        "result = inputs['v']", inputs={"v": [1, 2]}, isolation="unshare-hardened", allow_weak=True
     )
     assert res.ok
     assert res.value == [1, 2]
-    assert res.isolation is Isolation.UNSHARE_NET
+    assert res.isolation is Isolation.UNSHARE_HARDENED
     assert res.limits.network_isolated
+    assert res.limits.filesystem_read_only
     assert not res.limits.filesystem_isolated
 
 
@@ -197,7 +198,7 @@ def only_none(monkeypatch: pytest.MonkeyPatch, no_opt_in: None) -> None:
     """A machine where bwrap fails (with that stderr) and unshare is missing."""
     probes = (
         BWRAP_BROKEN,
-        LevelProbe(Isolation.UNSHARE_NET, False, "unshare is not installed"),
+        LevelProbe(Isolation.UNSHARE_HARDENED, False, "unshare and setpriv are not installed"),
         LevelProbe(Isolation.NONE, True),
     )
     monkeypatch.setattr(sandbox_policy, "probe_isolation", lambda: probes)
@@ -255,7 +256,10 @@ def test_level_in_use_is_described(bwrap: Isolation, no_opt_in: None) -> None:
 VENV_SCRIPT = """
 import json, sys
 import agents.sandbox as sb
-res = sb.run_code("import sys, os\\nresult = [sys.prefix, os.getuid()]", timeout=30)
+# The default level (no opt-in), or the weak level named on the command line (opted in).
+level = sys.argv[1] if len(sys.argv) > 1 else None
+code = "import sys, os\\nresult = [sys.prefix, os.getuid()]"
+res = sb.run_code(code, timeout=30, isolation=level, allow_weak=level is not None or None)
 print(json.dumps({
     "module": sb.__file__,
     "prefix": sys.prefix,
@@ -268,8 +272,14 @@ print(json.dumps({
 """
 
 
-def test_venv_under_tmp_runs_under_bwrap(tmp_path: Path, bwrap: Isolation) -> None:
-    """An interpreter in a virtual environment under /tmp stays visible inside bwrap."""
+@pytest.mark.parametrize("level", [Isolation.BWRAP, Isolation.UNSHARE_HARDENED])
+def test_venv_under_tmp_runs_in_the_sandbox(tmp_path: Path, level: Isolation) -> None:
+    """An interpreter in a virtual environment under /tmp stays visible inside the sandbox.
+
+    bwrap is the level chosen by default (no opt-in); ``unshare-hardened``,
+    which covers /tmp with a tmpfs too, is asked for with the opt-in.
+    """
+    _need(level)
     venv = tmp_path / "venv"
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
@@ -278,9 +288,10 @@ def test_venv_under_tmp_runs_under_bwrap(tmp_path: Path, bwrap: Isolation) -> No
     )
     assert str(venv).startswith(tempfile.gettempdir())
     env = {k: v for k, v in os.environ.items() if k != ALLOW_WEAK_ENV}
+    args = [] if level is Isolation.BWRAP else [level.value]
     # cwd first on sys.path: the venv imports this checkout's sandbox, not the installed one.
     proc = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", VENV_SCRIPT],
+        [str(venv / "bin" / "python"), "-c", VENV_SCRIPT, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -292,9 +303,9 @@ def test_venv_under_tmp_runs_under_bwrap(tmp_path: Path, bwrap: Isolation) -> No
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert Path(report["module"]).resolve() == ROOT / "agents" / "sandbox" / "__init__.py"
     assert report["prefix"] == str(venv)
-    bwrap_probe = report["probes"][0]
-    assert bwrap_probe[:2] == ["bwrap", True], bwrap_probe[2]
-    assert report["isolation"] == "bwrap"
+    probe = next(p for p in report["probes"] if p[0] == level.value)
+    assert probe[1], probe[2]
+    assert report["isolation"] == level.value
     assert report["status"] == "ok", report["error"]
     prefix_inside, uid_inside = report["value"]
     assert prefix_inside == str(venv)
@@ -320,15 +331,6 @@ def test_misuse_raises_sandbox_error(kwargs: dict[str, object]) -> None:
 
 
 # ---- attacks -----------------------------------------------------------------------------
-
-
-def test_network_is_cut_at_the_opted_in_unshare_level() -> None:
-    """The weak ``unshare-net`` level still cuts the network (bwrap: the attack suite)."""
-    _need(Isolation.UNSHARE_NET)
-    used, outcomes = run_attacks(Isolation.UNSHARE_NET, allow_weak=True, only=["network"])
-    assert used is Isolation.UNSHARE_NET
-    assert outcomes[0].contained, outcomes[0].how
-    assert "the server saw nothing" in outcomes[0].how
 
 
 WRITE_ATTACK = """
@@ -397,7 +399,7 @@ def test_parent_environment_is_not_visible(secret_holder: int, bwrap: Isolation)
     assert "OPENAI_API_KEY" not in res.value["keys"]
 
 
-@pytest.mark.parametrize("level", [Isolation.UNSHARE_NET, Isolation.NONE])
+@pytest.mark.parametrize("level", [Isolation.UNSHARE_HARDENED, Isolation.NONE])
 def test_environment_is_empty_at_every_level(secret_holder: int, level: Isolation) -> None:
     _need(level)
     res = run_code(

@@ -36,10 +36,10 @@ def fresh_probe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def without_bwrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A PATH on which bubblewrap is not installed (``unshare`` and ``sleep`` are)."""
+    """A PATH on which bubblewrap is not installed (``unshare``, ``setpriv`` and ``sleep`` are)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("unshare", "sleep"):
+    for tool in ("unshare", "setpriv", "sleep"):
         found = shutil.which(tool)
         if found is None:
             pytest.skip(f"{tool} is not installed")
@@ -60,11 +60,12 @@ def test_check_prints_levels_and_the_attack_table() -> None:
     res = runner.invoke(app, ["sandbox", "check", "--attack", "uid", "--attack", "read-shadow"])
     assert res.exit_code == 0, res.output
     out = res.stdout
-    assert "isolation levels" in out and "unshare-net" in out
+    assert "isolation levels" in out and "unshare-hardened" in out
     assert "sandbox: bwrap: host file system hidden" in out
     assert "attack suite at bwrap" in out
-    assert "run as uid 0" in out and "read /etc/shadow" in out
-    assert "NO" not in out
+    attacks = out.split("attack suite at bwrap", 1)[1]
+    assert "run as uid 0" in attacks and "read /etc/shadow" in attacks
+    assert "NO" not in attacks
 
 
 def test_check_without_bwrap_refuses_with_exit_2(without_bwrap: None) -> None:
@@ -80,15 +81,37 @@ def test_check_without_bwrap_refuses_with_exit_2(without_bwrap: None) -> None:
 def test_check_at_an_opted_in_weak_level_shows_what_gets_through(
     without_bwrap: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if Isolation.UNSHARE_NET not in [p.level for p in probe_isolation() if p.ok]:
-        pytest.skip("unshare does not work here")
+    if Isolation.UNSHARE_HARDENED not in [p.level for p in probe_isolation() if p.ok]:
+        pytest.skip("unshare-hardened does not work here")
     monkeypatch.setenv(ALLOW_WEAK_ENV, "1")
-    res = runner.invoke(app, ["sandbox", "check", "--attack", "writes"])
+    res = runner.invoke(app, ["sandbox", "check", "--attack", "writes", "--attack", "read-passwd"])
     assert res.exit_code == 1, res.output
-    assert "sandbox: unshare-net (opted in with" in res.stdout
-    assert "write to the current directory" in res.stdout and "NO" in res.stdout
-    assert "got through" in res.stderr
-    assert not list(Path.cwd().glob(".wb-sandbox-attack-*"))  # the suite cleaned up
+    assert "sandbox: unshare-hardened (opted in with" in res.stdout
+    assert "read-only but NOT hidden" in res.stdout
+    # The writes are refused (a read-only view); the visible host file system is reported.
+    assert "Read-only file system" in res.stdout
+    assert "the host file system is visible" in res.stdout
+    assert "got through: read /etc/passwd" in " ".join(res.stderr.split())
+    assert not list(Path.cwd().glob(".wb-sandbox-attack-*"))
+
+
+def test_check_at_a_chosen_level_needs_the_opt_in_for_a_weak_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if Isolation.UNSHARE_HARDENED not in [p.level for p in probe_isolation() if p.ok]:
+        pytest.skip("unshare-hardened does not work here")
+    args = ["sandbox", "check", "--level", "unshare-hardened", "--attack", "read-passwd"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2, refused.output
+    assert ALLOW_WEAK_ENV in refused.stderr and "Traceback" not in refused.output
+    monkeypatch.setenv(ALLOW_WEAK_ENV, "1")
+    res = runner.invoke(app, [*args, "--attack", "uid"])
+    assert res.exit_code == 1, res.output
+    assert "attack suite at unshare-hardened" in res.stdout
+    assert "sandbox: unshare-hardened: WEAK" in res.stdout
+    assert "the host file system is visible" in res.stdout
+    unknown = runner.invoke(app, ["sandbox", "check", "--level", "nope"])
+    assert unknown.exit_code == 2 and "unknown isolation" in unknown.stderr
 
 
 def test_check_rejects_an_unknown_attack() -> None:

@@ -16,6 +16,7 @@ from agents.sandbox.policy import (
     ALLOW_WEAK_ENV,
     SandboxPlan,
     SandboxRefusedError,
+    level_summary,
     plan_isolation,
     weak_allowed,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "SandboxResult",
     "SandboxStatus",
     "available_isolation",
+    "level_summary",
     "plan_isolation",
     "probe_isolation",
     "run_attacks",

@@ -94,13 +94,24 @@ result = out
 """
 
 
-def _read_shadow(ctx: _Context) -> list[AttackOutcome]:
-    name = "read /etc/shadow"
-    res = ctx.run(_READ, inputs={"paths": ["/etc/shadow"]})
+def _read_file(ctx: _Context, name: str, path: str, visible: str = "") -> list[AttackOutcome]:
+    """Read *path* inside; contained when the read is refused (*visible* explains a success)."""
+    res = ctx.run(_READ, inputs={"paths": [path]})
     if not res.ok:
         return [_unexpected(name, res)]
-    got = res.value["/etc/shadow"]
-    return [AttackOutcome(name, not got.startswith("read"), got)]
+    got = res.value[path]
+    escaped = got.startswith("read")
+    return [AttackOutcome(name, not escaped, f"{got}{visible}" if escaped else got)]
+
+
+def _read_shadow(ctx: _Context) -> list[AttackOutcome]:
+    return _read_file(ctx, "read /etc/shadow", "/etc/shadow")
+
+
+def _read_system(ctx: _Context) -> list[AttackOutcome]:
+    """A world-readable system file: only a level that hides the host file system refuses it."""
+    name = "read /etc/passwd (host file system hidden?)"
+    return _read_file(ctx, name, "/etc/passwd", ": the host file system is visible (read-only)")
 
 
 _LIST_HOME = """
@@ -474,6 +485,7 @@ def _stdout_flood(ctx: _Context) -> list[AttackOutcome]:
 
 ATTACKS: dict[str, Callable[[_Context], list[AttackOutcome]]] = {
     "read-shadow": _read_shadow,
+    "read-passwd": _read_system,
     "read-home": _read_home,
     "writes": _writes,
     "environ": _environ,

@@ -46,12 +46,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agents.sandbox.hardened import HARDENED_DIR, hardened_command
 from agents.sandbox.isolation import (
     SANDBOX_DIR,
     Isolation,
     bwrap_command,
     interpreter_world_readable,
-    unshare_command,
 )
 from agents.sandbox.policy import choose_isolation
 from workbench.errors import SandboxError
@@ -127,6 +127,9 @@ class SandboxLimits:
         The host uid that ran the generated code.
     max_procs_enforced
         Whether the kernel enforces ``max_procs`` (not for uid 0).
+    filesystem_read_only
+        Whether the code saw the host file system read-only at most (``bwrap``
+        hides it; ``unshare-hardened`` shows it read-only).
     """
 
     timeout_s: float
@@ -138,6 +141,7 @@ class SandboxLimits:
     filesystem_isolated: bool
     uid: int
     max_procs_enforced: bool
+    filesystem_read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -338,7 +342,7 @@ def _signal_of(returncode: int | None, isolation: Isolation) -> int | None:
         return None
     if returncode < 0:
         return -returncode
-    if isolation is Isolation.BWRAP and returncode > 128:
+    if isolation is not Isolation.NONE and returncode > 128:
         return returncode - 128
     return None
 
@@ -428,12 +432,12 @@ def run_code(
         ``inputs.json`` in its working directory).
     network
         Allow network access (off by default). Only ``bwrap`` can then still
-        isolate the file system; the ``unshare-net`` level is skipped.
+        isolate the file system; the ``unshare-hardened`` level is skipped.
     require_isolation
         Raise :class:`~workbench.errors.SandboxError` instead of running at
         the ``none`` level, even with the opt-in for weak levels.
     isolation
-        Force a level (``"bwrap"``, ``"unshare-net"``, ``"none"``); ``None``
+        Force a level (``"bwrap"``, ``"unshare-hardened"``, ``"none"``); ``None``
         picks the best available one. A level weaker than ``bwrap`` needs the
         opt-in, forced or not.
     max_result_bytes
@@ -472,7 +476,8 @@ def run_code(
 
     as_root = os.geteuid() == 0
     drop_uid: int | None = None
-    if as_root and (level is Isolation.BWRAP or interpreter_world_readable()):
+    own_fs = level in (Isolation.BWRAP, Isolation.UNSHARE_HARDENED)
+    if as_root and (own_fs or interpreter_world_readable()):
         drop_uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
     limits = SandboxLimits(
         timeout_s=timeout_s,
@@ -482,6 +487,7 @@ def run_code(
         max_procs=nproc,
         network_isolated=level is not Isolation.NONE and not network,
         filesystem_isolated=level is Isolation.BWRAP,
+        filesystem_read_only=own_fs,
         uid=drop_uid if drop_uid is not None else os.geteuid(),
         max_procs_enforced=not as_root or drop_uid is not None,
     )
@@ -502,13 +508,15 @@ def run_code(
             for key in _PRIVATE:
                 os.chown(workdir / _FILES[key], drop_uid, drop_uid)
                 os.chmod(workdir / _FILES[key], 0o600)
-        inside = SANDBOX_DIR if level is Isolation.BWRAP else str(workdir)
+        inside = {Isolation.BWRAP: SANDBOX_DIR, Isolation.UNSHARE_HARDENED: HARDENED_DIR}.get(
+            level, str(workdir)
+        )
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             "HOME": inside,
-            "TMPDIR": "/tmp" if level is Isolation.BWRAP else inside,
+            "TMPDIR": "/tmp" if own_fs else inside,
             "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
@@ -522,19 +530,17 @@ def run_code(
             f"{inside}/{_FILES['runner']}",
             f"{inside}/{_FILES['config']}",
         ]
+        # Only the named files of the work directory appear inside (a tmpfs otherwise).
+        files: dict[str, Any] = {
+            "workdir": str(workdir),
+            "tmp_mb": fmb,
+            "read_only": [_FILES[k] for k in _INPUT_FILES],
+            "writable": [_FILES[k] for k in _OUTPUT_FILES],
+        }
         if level is Isolation.BWRAP:
-            cmd = bwrap_command(
-                inner,
-                workdir=str(workdir),
-                env=env,
-                network=network,
-                tmp_mb=fmb,
-                as_root=as_root,
-                read_only=[_FILES[k] for k in _INPUT_FILES],
-                writable=[_FILES[k] for k in _OUTPUT_FILES],
-            )
-        elif level is Isolation.UNSHARE_NET and not network:
-            cmd = unshare_command(inner, as_root=as_root)
+            cmd = bwrap_command(inner, env=env, network=network, as_root=as_root, **files)
+        elif level is Isolation.UNSHARE_HARDENED:
+            cmd = hardened_command(inner, drop_uid=drop_uid, **files)
         else:
             cmd = inner
         return _execute(cmd, env, workdir, private, level, limits, schema, drop_uid, max_bytes)

@@ -16,12 +16,15 @@ the two weaker ones run code only with an explicit opt-in
     ``RLIMIT_NPROC`` is enforced (the kernel exempts uid 0, also inside a user
     namespace that maps to it). When the parent is not root, bwrap creates a
     user namespace.
-``unshare-net``
-    ``unshare --net --pid --fork --kill-child --mount --mount-proc``: no
-    network, a PID namespace with its own ``/proc`` (no other process or its
-    environment is visible), but the host file system is visible and writable
-    as far as file permissions allow (it runs as the parent's uid, root
-    included, unless the runner can drop to an unprivileged uid).
+``unshare-hardened``
+    util-linux ``unshare`` (new mount, PID with its own ``/proc``, network,
+    IPC and UTS namespaces; a user namespace when the parent is not root), a
+    mount stage that makes the whole system read-only and covers ``/tmp``,
+    ``/home``, ``/root``, ``/run`` (and more) with fresh tmpfs, and ``setpriv``,
+    which drops to a fresh unprivileged uid (parent is root) or drops every
+    capability (user namespace). The host file system is read-only but *not
+    hidden*, so it needs the opt-in; see :mod:`agents.sandbox.hardened` for
+    what it does and does not contain.
 ``none``
     Only the resource limits, the empty environment, the temporary directory
     and the wall-clock kill. The network is *not* isolated.
@@ -66,7 +69,7 @@ class Isolation(enum.StrEnum):
     """The isolation level that applied to a sandboxed run."""
 
     BWRAP = "bwrap"
-    UNSHARE_NET = "unshare-net"
+    UNSHARE_HARDENED = "unshare-hardened"
     NONE = "none"
 
     @property
@@ -115,7 +118,7 @@ def interpreter_world_readable() -> bool:
     """Whether an unprivileged uid can run this interpreter from the host file system.
 
     Every ancestor of every interpreter root must be searchable by others
-    (``o+x``). Used by the ``unshare-net`` and ``none`` levels, which see the
+    (``o+x``). Used by the ``none`` level, which sees the
     host file system, to decide whether the runner can drop privileges.
     """
     paths = [*interpreter_roots(), str(Path(sys.executable).resolve())]
@@ -227,27 +230,6 @@ def bwrap_command(
     return [*cmd, "--", *inner]
 
 
-def unshare_command(inner: list[str], *, as_root: bool) -> list[str]:
-    """Build the ``unshare`` command line (new network, PID and mount namespaces) around *inner*."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        raise FileNotFoundError("unshare")
-    cmd = [unshare]
-    if not as_root:
-        cmd.append("--map-root-user")
-    return [
-        *cmd,
-        "--net",
-        "--pid",
-        "--fork",
-        "--kill-child",
-        "--mount",
-        "--mount-proc",
-        "--",
-        *inner,
-    ]
-
-
 PROBE_UID = 1_999_999_999
 """The unprivileged uid the probe drops to when the parent is root."""
 
@@ -310,11 +292,16 @@ def _probe_all(executable: str, euid: int) -> tuple[LevelProbe, ...]:
                 inner, workdir=workdir, env={}, network=False, tmp_mb=1, as_root=as_root
             )
             probes.append(_probe(Isolation.BWRAP, cmd))
-    if shutil.which("unshare") is None:
-        probes.append(LevelProbe(Isolation.UNSHARE_NET, False, "unshare is not installed"))
+    missing = [tool for tool in ("unshare", "setpriv") if shutil.which(tool) is None]
+    if missing:
+        why = f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed"
+        probes.append(LevelProbe(Isolation.UNSHARE_HARDENED, False, why))
     else:
-        inner = [executable, "-I", "-S", "-c", "pass"]
-        probes.append(_probe(Isolation.UNSHARE_NET, unshare_command(inner, as_root=as_root)))
+        from agents.sandbox.hardened import hardened_probe_command
+
+        with tempfile.TemporaryDirectory(prefix="wb-sandbox-probe-") as workdir:
+            cmd = hardened_probe_command(workdir, PROBE_UID if as_root else None)
+            probes.append(_probe(Isolation.UNSHARE_HARDENED, cmd))
     probes.append(LevelProbe(Isolation.NONE, True))
     return tuple(probes)
 
@@ -322,9 +309,12 @@ def _probe_all(executable: str, euid: int) -> tuple[LevelProbe, ...]:
 def probe_isolation() -> tuple[LevelProbe, ...]:
     """Probe every isolation level once (cached per interpreter and uid).
 
-    Each candidate is probed by running this interpreter inside it; for
-    ``bwrap`` as root the probe also drops to an unprivileged uid and re-runs
-    the interpreter, as the runner will. A failure keeps the probe's stderr.
+    Each candidate is probed by running this interpreter inside it, as the
+    unprivileged uid the runner would use when the parent is root. The
+    ``unshare-hardened`` probe also checks what that level promises (``/``
+    read-only, no capability left, no other process visible, the uid) and
+    fails with the reason when one does not hold. A failure keeps the probe's
+    stderr.
 
     Returns
     -------
@@ -343,6 +333,6 @@ def available_isolation() -> tuple[Isolation, ...]:
     Returns
     -------
     tuple of Isolation
-        For example ``(Isolation.BWRAP, Isolation.UNSHARE_NET, Isolation.NONE)``.
+        For example ``(Isolation.BWRAP, Isolation.UNSHARE_HARDENED, Isolation.NONE)``.
     """
     return tuple(p.level for p in probe_isolation() if p.ok)

@@ -22,6 +22,7 @@ __all__ = [
     "SandboxPlan",
     "SandboxRefusedError",
     "choose_isolation",
+    "level_summary",
     "plan_isolation",
     "weak_allowed",
 ]
@@ -33,16 +34,37 @@ _TRUE = ("1", "true", "yes", "on")
 
 _WHAT: dict[Isolation, str] = {
     Isolation.BWRAP: "host file system hidden, unprivileged uid, own PID and network namespaces",
-    Isolation.UNSHARE_NET: (
-        "WEAK: no network, its own PID namespace and /proc, but the host file system is "
-        "visible and writable as far as the uid may, and the code may run as your uid "
-        "(root, if you are root)"
-    ),
     Isolation.NONE: (
         "WEAK: only resource limits and an empty environment; the network and the host "
         "file system are reachable"
     ),
 }
+
+
+def level_summary(level: Isolation, *, as_root: bool | None = None) -> str:
+    """One line: what *level* contains here (the hardened level differs by parent uid).
+
+    Parameters
+    ----------
+    level
+        The isolation level.
+    as_root
+        Whether the parent is root; ``None`` asks the operating system.
+    """
+    if level is not Isolation.UNSHARE_HARDENED:
+        return _WHAT[level]
+    root = os.geteuid() == 0 if as_root is None else as_root
+    who = (
+        "a fresh unprivileged uid (process limit enforced)"
+        if root
+        else "your uid (uid 0 in a user namespace, every capability dropped; the process "
+        "limit counts this namespace's processes)"
+    )
+    return (
+        "WEAK: no network, own PID namespace and /proc, runs as "
+        f"{who}; the host file system is read-only but NOT hidden (readable where file "
+        "permissions allow; /tmp, /home, /root, /run and your home are empty)"
+    )
 
 
 class SandboxRefusedError(SandboxError):
@@ -108,7 +130,7 @@ class SandboxPlan:
         if self.level is None:
             return f"sandbox: refused. {self.refusal}"
         opt_in = f" (opted in with {ALLOW_WEAK_ENV})" if not self.level.contains_code else ""
-        return f"sandbox: {self.level.value}{opt_in}: {_WHAT[self.level]}"
+        return f"sandbox: {self.level.value}{opt_in}: {level_summary(self.level)}"
 
 
 def _pick(
@@ -116,7 +138,7 @@ def _pick(
 ) -> Isolation:
     if isolation is None:
         chosen = available[0]
-        if network and chosen is Isolation.UNSHARE_NET:
+        if network and chosen is Isolation.UNSHARE_HARDENED:
             chosen = Isolation.NONE
         return chosen
     try:
@@ -129,8 +151,8 @@ def _pick(
             f"isolation {chosen.value!r} is not available here "
             f"(available: {', '.join(level.value for level in available)})"
         )
-    if network and chosen is Isolation.UNSHARE_NET:
-        raise SandboxError("isolation 'unshare-net' cannot be combined with network=True")
+    if network and chosen is Isolation.UNSHARE_HARDENED:
+        raise SandboxError("isolation 'unshare-hardened' cannot be combined with network=True")
     return chosen
 
 
@@ -148,7 +170,7 @@ def choose_isolation(
     isolation
         A forced level; ``None`` picks the best that works here.
     network
-        The code needs the network (``unshare-net`` then cannot apply).
+        The code needs the network (``unshare-hardened`` then cannot apply).
     require_isolation
         Refuse the ``none`` level even with the opt-in.
     allow_weak
@@ -169,7 +191,7 @@ def choose_isolation(
     if require_isolation and chosen is Isolation.NONE:
         raise SandboxRefusedError(
             "require_isolation=True but no isolation level is available here "
-            "(install bubblewrap, or run as root for `unshare -n`)"
+            "(install bubblewrap, or util-linux `unshare` and `setpriv`)"
             if not network
             else "require_isolation=True with network=True needs bubblewrap, which is not available"
         )

@@ -53,11 +53,19 @@ def _levels_table(plan: Any) -> Table:
     table.add_column("level", style="bold")
     table.add_column("works here")
     table.add_column("contains code")
+    table.add_column("what it gives here", overflow="fold")
     table.add_column("why not", overflow="fold")
+    summary = SANDBOXES.load("default").level_summary
     for probe in plan.probes:
         works = Text("yes", style="green") if probe.ok else Text("no", style="red")
         contains = "yes" if probe.level.contains_code else f"no (needs {_opt_in()}=1)"
-        table.add_row(probe.level.value, works, contains, Text(probe.reason or "-"))
+        table.add_row(
+            probe.level.value,
+            works,
+            contains,
+            Text(summary(probe.level)),
+            Text(probe.reason or "-"),
+        )
     return table
 
 
@@ -71,12 +79,19 @@ def check_command(
         list[str] | None,
         typer.Option("--attack", help="Run only this attack (repeatable); default: all."),
     ] = None,
+    level: Annotated[
+        str | None,
+        typer.Option(
+            "--level",
+            help="Run the suite at this level instead (a weak one needs the opt-in too).",
+        ),
+    ] = None,
 ) -> None:
     """Show the isolation levels here, then run the attack suite at the level code mode uses.
 
     Exit status 0 when every attack was contained, 1 when one got through, 2
-    when code mode is refused here (no level contains generated code and the
-    opt-in is not set).
+    when code mode (or the ``--level`` asked for) is refused here (no level
+    contains generated code and the opt-in is not set) or not available.
     """
     sandbox = SANDBOXES.load("default")
     unknown = [a for a in attack or [] if a not in sandbox.ATTACKS]
@@ -85,11 +100,18 @@ def check_command(
     plan = sandbox.plan_isolation()
     con = out_console()
     con.print(_levels_table(plan))
-    if plan.level is None:
-        raise SandboxError(plan.refusal)
-    con.print(Text(plan.describe()), soft_wrap=True)
-    level, outcomes = sandbox.run_attacks(plan.level, allow_weak=plan.weak_allowed, only=attack)
-    table = Table(title=f"attack suite at {level.value}")
+    if level is None:
+        if plan.level is None:
+            raise SandboxError(plan.refusal)
+        con.print(Text(plan.describe()), soft_wrap=True)
+    used, outcomes = sandbox.run_attacks(
+        level or plan.level, allow_weak=plan.weak_allowed, only=attack
+    )
+    if used is None:
+        raise SandboxError(outcomes[0].how.removeprefix("refused: "))
+    if level is not None:
+        con.print(Text(f"sandbox: {used.value}: {sandbox.level_summary(used)}"), soft_wrap=True)
+    table = Table(title=f"attack suite at {used.value}")
     table.add_column("attack", style="bold")
     table.add_column("contained")
     table.add_column("how", overflow="fold")
