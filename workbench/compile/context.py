@@ -10,17 +10,15 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from workbench.compile.builder import Builder
 from workbench.compile.sets import Interner, SetData
 from workbench.errors import ModelError
 from workbench.expr.parser import FUNCTIONS, parse_expr, parse_for, parse_set_expr
 from workbench.ir.model import Model
-
-if TYPE_CHECKING:
-    from workbench.compile.builder import Builder
 
 __all__ = ["Context", "ParamData", "VarData"]
 
@@ -118,8 +116,6 @@ class Context:
 
     def builder(self, where: str | None) -> Builder:
         """A plan builder reporting errors at *where*."""
-        from workbench.compile.builder import Builder
-
         return Builder(self, where)
 
     # ------------------------------------------------------------------- sets
