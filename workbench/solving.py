@@ -7,7 +7,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from workbench.backends.base import Backend, SolveOptions
+from workbench.backends.base import Backend, Capability, SolveOptions
 from workbench.backends.registry import BACKENDS, availability, backend_names, get_backend
 from workbench.classification import (
     Classification,
@@ -25,6 +25,14 @@ from workbench.errors import (
 )
 from workbench.ir.io import load_model, model_from_dict
 from workbench.ir.model import Model
+from workbench.reformulating import (
+    GLOBAL_BACKENDS,
+    Prepared,
+    ReformulateOpt,
+    keep_native_indicators,
+    map_back,
+    prepare,
+)
 from workbench.result import Diagnostics, Result, Termination
 
 __all__ = ["choose_backend", "read_model_file", "solve"]
@@ -104,10 +112,29 @@ def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
                 continue
         if best is None or (bcls.rank, name) < best:
             best = (bcls.rank, name)
+        if _prefers_global(cls, name):
+            best = (-1, name)  # a nonconvex continuous NLP: the global solver first
     if best is None:
         why = ("; ".join(reasons)) if reasons else "no registered backend handles this class"
-        raise UnsupportedProblemError(f"no available backend can solve a {cls.summary()}: {why}")
+        raise UnsupportedProblemError(
+            f"no available backend can solve a {cls.summary()}{_pip_hint(cls)}: {why}"
+        )
     return best[1]
+
+
+def _prefers_global(cls: Classification, name: str) -> bool:
+    """A continuous NLP not proven convex goes to a global solver when one is available."""
+    return (
+        cls.problem_class == Capability.NLP
+        and getattr(cls, "convex", None) is not True
+        and name in GLOBAL_BACKENDS
+    )
+
+
+def _pip_hint(cls: Classification) -> str:
+    if cls.problem_class in (Capability.MIQP, Capability.NLP, Capability.MINLP, Capability.QP):
+        return "; a global solver takes it: pip install pyscipopt (adds the scip backend)"
+    return ""
 
 
 def _fitting_backends(cls: Classification) -> str:
@@ -133,6 +160,7 @@ def solve(
     threads: int | None = None,
     rel_gap: float | None = None,
     verbose: bool = False,
+    reformulate: ReformulateOpt = "auto",
     **options: Any,
 ) -> Result:
     """Solve a model with the named backend, or the best one for its class.
@@ -152,6 +180,13 @@ def solve(
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` for torch backends.
     threads, rel_gap, verbose
         Common solver options.
+    reformulate
+        Exact rewrites of ``max``/``min``/``abs``, binary products and
+        indicators into linear rows: ``"auto"`` when the backend cannot take
+        the original (with ``backend="auto"``, always, and the backend is
+        chosen by the reformulated class); ``True`` always; ``False`` never.
+        Results name only the user's variables; what was rewritten is in
+        ``result.diagnostics.extra["reformulations"]``.
     **options
         Backend-specific options, validated by the backend.
 
@@ -170,20 +205,30 @@ def solve(
     BackendUnavailableError
         If the named backend is unknown or not installed.
     """
+    if reformulate not in ("auto", True, False):
+        raise ValueError(f"reformulate must be 'auto', True or False, not {reformulate!r}")
     t0 = time.perf_counter()
     obj = _coerce(model)
     structure: CompiledModel | None = None
+    prep: Prepared | None = None
     if isinstance(obj, LinearForm):
         cls = classify_linear_form(obj)
     else:
-        structure = obj if isinstance(obj, CompiledModel) else compile_structure(obj)
-        cls = classify_structure(structure)
-    build = time.perf_counter() - t0
+        original = obj if isinstance(obj, CompiledModel) else compile_structure(obj)
+        cls0 = classify_structure(original)
+        if backend != "auto" and backend not in backend_names():
+            get_backend(backend)  # an unknown name: the registry's error
+        prep = prepare(original, cls0, backend, reformulate)
+        structure, cls = prep.structure, prep.cls
 
     if backend == "auto":
         name = choose_backend(cls, matrix=isinstance(obj, LinearForm))
+        if prep is not None and structure is not None:
+            prep = keep_native_indicators(original, cls0, prep, name)
+            structure, cls = prep.structure, prep.cls
     else:
         name = backend
+    build = time.perf_counter() - t0
     be: Backend = get_backend(name)
     if backend != "auto":
         av = availability(name)
@@ -236,6 +281,8 @@ def solve(
         result.values = {}
         result.duals = None
     result.timings.build += build
+    if prep is not None:
+        map_back(result, prep.reform)
     if structure is not None:
         for w in structure.warnings:
             if w not in result.diagnostics.warnings:

@@ -23,7 +23,9 @@ def rewrite_abs(w: Walker, node: Node, pol: int, gens: tuple[Gen, ...]) -> Node 
     (a,) = node.args
     scope = w.scope(gens)
     if pol == 1:
-        t = w.em.var("t", scope, lo=np.zeros(scope.n))
+        lo, hi = w.try_bounds([a], gens)  # implied bounds, for CP-SAT
+        top = None if lo is None or hi is None else np.maximum(np.abs(lo[0]), np.abs(hi[0]))
+        t = w.em.var("t", scope, domain=w.domain([a], gens), lo=np.zeros(scope.n), hi=top)
         rows = w.em.rows(
             "c", scope, [Compare((">=",), (t, a)), Compare((">=",), (t, Unary("-", a)))]
         )
@@ -38,8 +40,9 @@ def rewrite_abs(w: Walker, node: Node, pol: int, gens: tuple[Gen, ...]) -> Node 
         return Unary("-", a)
     up = np.maximum(hi, 0.0)
     down = np.maximum(-lo, 0.0)
-    p = w.em.var("p", scope, lo=np.zeros(scope.n), hi=up)
-    q = w.em.var("q", scope, lo=np.zeros(scope.n), hi=down)
+    dom = w.domain([a], gens)
+    p = w.em.var("p", scope, domain=dom, lo=np.zeros(scope.n), hi=up)
+    q = w.em.var("q", scope, domain=dom, lo=np.zeros(scope.n), hi=down)
     z = w.em.var("z", scope, domain="binary")
     rows = w.em.rows(
         "c",

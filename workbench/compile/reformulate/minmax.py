@@ -55,7 +55,10 @@ def _call_form(w: Walker, node: Call, pol: int, gens: tuple[Gen, ...]) -> Node |
     scope = w.scope(gens)
     convex = pol == (1 if is_max else -1)
     if convex:
-        t = w.em.var("t", scope)
+        los, his = w.try_bounds(list(node.args), gens)  # implied bounds, for CP-SAT
+        t_lo = None if los is None else (los.max(0) if is_max else los.min(0))
+        t_hi = None if his is None else (his.max(0) if is_max else his.min(0))
+        t = w.em.var("t", scope, domain=w.domain(list(node.args), gens), lo=t_lo, hi=t_hi)
         rel = _ge if is_max else _le
         rows = w.em.rows("c", scope, [rel(t, a) for a in node.args])
         w.record(node.func, "epigraph" if is_max else "hypograph", scope.n, rows)
@@ -64,7 +67,7 @@ def _call_form(w: Walker, node: Call, pol: int, gens: tuple[Gen, ...]) -> Node |
     los = np.vstack([b[0] for b in bnds])
     his = np.vstack([b[1] for b in bnds])
     t_lo, t_hi = (los.max(0), his.max(0)) if is_max else (los.min(0), his.min(0))
-    t = w.em.var("t", scope, lo=t_lo, hi=t_hi)
+    t = w.em.var("t", scope, domain=w.domain(list(node.args), gens), lo=t_lo, hi=t_hi)
     exprs: list[Node] = []
     zs: list[Node] = []
     for m, a in enumerate(node.args):
@@ -93,22 +96,29 @@ def _reduce_form(w: Walker, node: Reduce, pol: int, gens: tuple[Gen, ...]) -> No
     inner = w.scope(gens + node.gens)  # one row per (scope row, term)
     convex = pol == (1 if is_max else -1)
     rel = _ge if is_max else _le
-    if convex:
-        t = w.em.var("t", scope)
-        rows = w.em.rows("c", inner, [rel(t, node.body)])
-        w.record(node.func, "epigraph" if is_max else "hypograph", scope.n, rows)
-        return t
-    lo, hi = w.bounds(node.body, gens + node.gens)
+    dom = w.domain([node.body], gens + node.gens)
     b = w.ctx.builder(w.loc)
     _, parent = b.expand_all(scope.frame, node.gens)
     if inner.n != parent.shape[0]:
         raise NonlinearError("scope mismatch")  # leave it as written
-    t_lo = np.full(scope.n, -np.inf if is_max else np.inf)
-    t_hi = t_lo.copy()
-    agg = np.maximum if is_max else np.minimum
-    agg.at(t_lo, parent, lo)
-    agg.at(t_hi, parent, hi)
-    t = w.em.var("t", scope, lo=t_lo, hi=t_hi)
+    los, his = w.try_bounds([node.body], gens + node.gens)
+    t_lo = t_hi = None
+    if los is not None and his is not None:
+        lo, hi = los[0], his[0]
+        t_lo = np.full(scope.n, -np.inf if is_max else np.inf)
+        t_hi = t_lo.copy()
+        agg = np.maximum if is_max else np.minimum
+        agg.at(t_lo, parent, lo)
+        agg.at(t_hi, parent, hi)
+    if convex:
+        t = w.em.var("t", scope, domain=dom, lo=t_lo, hi=t_hi)
+        rows = w.em.rows("c", inner, [rel(t, node.body)])
+        w.record(node.func, "epigraph" if is_max else "hypograph", scope.n, rows)
+        return t
+    if t_lo is None or t_hi is None:
+        w.bounds(node.body, gens + node.gens)  # raises the located reason
+        return None
+    t = w.em.var("t", scope, domain=dom, lo=t_lo, hi=t_hi)
     z = w.em.var("z", inner, domain="binary")
     if is_max:
         big = w.em.data("M", inner, np.maximum(t_hi[parent] - lo, 0.0))

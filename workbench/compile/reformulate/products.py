@@ -114,7 +114,10 @@ def rewrite_product(w: Walker, node: Node, pol: int, gens: tuple[Gen, ...]) -> N
         if parts.squared and parts.other is None:
             w.record("binary squared", "the binary", 0, 0)
     else:
-        z = w.em.var("w", scope, lo=np.zeros(scope.n), hi=np.ones(scope.n), binary_valued=True)
+        dom = w.domain([], gens)  # 0/1 at every feasible point
+        z = w.em.var(
+            "w", scope, domain=dom, lo=np.zeros(scope.n), hi=np.ones(scope.n), binary_valued=True
+        )
         total = bins[0]
         for b in bins[1:]:
             total = BinOp("+", total, b)
@@ -132,7 +135,8 @@ def _mccormick(w: Walker, z: Node, v: Node, gens: tuple[Gen, ...]) -> Node:
     plan = w.value(v, gens)
     assert isinstance(plan, PVar)
     lo, hi = w.bounds(v, gens)  # MissingBound names the variable
-    y = w.em.var("y", scope, lo=np.minimum(lo, 0.0), hi=np.maximum(hi, 0.0))
+    dom = w.domain([v], gens)
+    y = w.em.var("y", scope, domain=dom, lo=np.minimum(lo, 0.0), hi=np.maximum(hi, 0.0))
     big_l = w.em.data("L", scope, lo)
     big_u = w.em.data("U", scope, hi)
     one_minus = BinOp("-", Num(1), z)

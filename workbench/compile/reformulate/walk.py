@@ -18,13 +18,14 @@ from typing import TypeVar
 
 import numpy as np
 
-from workbench.compile.affine import NonlinearError
+from workbench.compile.affine import NonlinearError, poly
 from workbench.compile.builder import _mentions
 from workbench.compile.context import Context
 from workbench.compile.plan import PConst, Plan
 from workbench.compile.reformulate.bounds import MissingBound, affine_bounds
 from workbench.compile.reformulate.emit import Emitter, Scope
 from workbench.compile.reformulate.records import Record
+from workbench.errors import ModelError
 from workbench.expr.nodes import BinOp, Call, Compare, Gen, Node, Num, Reduce, Unary
 
 __all__ = ["Rule", "Walker"]
@@ -90,6 +91,16 @@ class Walker:
         """Per-row interval of an affine *node* (``NonlinearError`` if not affine)."""
         return affine_bounds(self.ctx, self.value(node, gens), self.loc)
 
+    def try_bounds(
+        self, nodes: list[Node], gens: tuple[Gen, ...]
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        """Stacked ``(lo, hi)`` rows of *nodes* (one row per node), or ``(None, None)`` if unknown."""
+        try:
+            got = [self.bounds(n, gens) for n in nodes]
+        except (NonlinearError, ModelError):
+            return None, None
+        return np.vstack([g[0] for g in got]), np.vstack([g[1] for g in got])
+
     def has_vars(self, node: Node, gens: tuple[Gen, ...]) -> bool:
         """Whether *node* mentions a variable (index names shadow nothing here)."""
         bound = {t for g in gens for t in g.targets}
@@ -116,6 +127,22 @@ class Walker:
         if np.all(arr >= 0):
             return 1
         return -1 if np.all(arr <= 0) else 0
+
+    def domain(self, nodes: list[Node], gens: tuple[Gen, ...]) -> str:
+        """``integer`` when every variable is integer and *nodes* are integral affine terms.
+
+        Auxiliaries of pure-integer models then stay integer, so CP-SAT still takes them.
+        """
+        if not all(v.is_integer for v in self.ctx.vars.values()):
+            return "continuous"
+        for node in nodes:
+            try:
+                p = poly(self.value(node, gens), quadratic=False)
+            except (NonlinearError, ModelError):
+                return "continuous"
+            if not (np.all(p.coefs == np.round(p.coefs)) and np.all(p.const == np.round(p.const))):
+                return "continuous"
+        return "integer"
 
     def record(self, construct: str, method: str, variables: int, rows: int) -> None:
         """Note one rewrite."""
