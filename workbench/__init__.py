@@ -28,6 +28,7 @@ __all__ = [
     "formulate",
     "load_model",
     "read_model_file",
+    "reformulate",
     "save_model",
     "solve",
     "validate",
@@ -53,6 +54,7 @@ _LAZY = {
     "solve": "workbench.solving",
     "read_model_file": "workbench.solving",
     "formulate": "workbench.formulation",
+    "reformulate": "workbench.compile.reformulate",
 }
 
 _SUBMODULES = {
@@ -82,6 +84,7 @@ if TYPE_CHECKING:
         UnsupportedProblemError,
         WorkbenchError,
     )
+    from workbench.compile.reformulate import reformulate
     from workbench.formulation import formulate
     from workbench.ir import Model, dump_model, load_model, save_model
     from workbench.result import Result, Termination

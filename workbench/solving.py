@@ -220,6 +220,7 @@ def solve(
             get_backend(backend)  # an unknown name: the registry's error
         prep = prepare(original, cls0, backend, reformulate)
         structure, cls = prep.structure, prep.cls
+    build = time.perf_counter() - t0
 
     if backend == "auto":
         name = choose_backend(cls, matrix=isinstance(obj, LinearForm))
@@ -228,7 +229,6 @@ def solve(
             structure, cls = prep.structure, prep.cls
     else:
         name = backend
-    build = time.perf_counter() - t0
     be: Backend = get_backend(name)
     if backend != "auto":
         av = availability(name)

@@ -185,6 +185,12 @@ def solve(
         Path | None,
         typer.Option("--plot", help="Write the anytime curve (plotly HTML) to this file."),
     ] = None,
+    show_reformulated: Annotated[
+        bool,
+        typer.Option(
+            "--show-reformulated", help="Print the reformulated model (IR YAML) before solving."
+        ),
+    ] = False,
 ) -> None:
     """Solve MODEL and print the result (exit status 1 if the backend failed)."""
     options = parse_options(option or [])
@@ -192,6 +198,8 @@ def solve(
     from workbench.solving import solve as solve_model
 
     target: Any = str(model) if _is_matrix_file(model) else load_model(model)
+    if show_reformulated and isinstance(target, Model):
+        _print_reformulated(target)
     result: Result = solve_model(
         target, backend=backend, time_limit=time_limit, seed=seed, **options
     )
@@ -205,6 +213,24 @@ def solve(
         print_result(result, out_console())
     if result.termination.value == "error":  # the backend failed; not an optimisation outcome
         raise typer.Exit(1)
+
+
+def _print_reformulated(model: Model) -> None:
+    from workbench.compile.reformulate import reformulate as reformulate_model
+    from workbench.ir import dump_model
+
+    rf = reformulate_model(model)
+    typer.echo(f"# {rf.summary()}")
+    typer.echo(dump_model(rf.model), nl=False)
+
+
+@app.command()
+def reformulate(model: ModelArg) -> None:
+    """Print MODEL after the exact reformulations (max/min/abs, binary products, indicators) as IR YAML."""
+    _check_model_path(model)
+    if _is_matrix_file(model):
+        raise ValueError("an MPS/LP model is already linear; reformulate takes an IR model")
+    _print_reformulated(load_model(model))
 
 
 @app.command()
