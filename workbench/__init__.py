@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from workbench.classification import Classification, classify
     from workbench.compile.linear import compile_linear
     from workbench.compile.linear_form import LinearForm
+    from workbench.compile.reformulate import reformulate
     from workbench.errors import (
         BackendError,
         BackendUnavailableError,
@@ -84,7 +85,6 @@ if TYPE_CHECKING:
         UnsupportedProblemError,
         WorkbenchError,
     )
-    from workbench.compile.reformulate import reformulate
     from workbench.formulation import formulate
     from workbench.ir import Model, dump_model, load_model, save_model
     from workbench.result import Result, Termination
