@@ -272,6 +272,7 @@ def _pieces(draw):
 
             def f(x, y, b1, b2):
                 return b1 * x
+
         parts.append((f"{w}*{text}", lambda x, y, b1, b2, f=f, w=w: w * f(x, y, b1, b2)))
     sense = draw(st.sampled_from(["min", "max"]))
     return parts, sense

@@ -182,6 +182,8 @@ def _indicator(ctx: Context, text: str, frame: Frame, where: str) -> np.ndarray:
     """The flat column of the binary that switches each row on (``when: "y[i]"``)."""
     node = parse_expr(text, where)
     name = node.name if isinstance(node, Index) else node.id if isinstance(node, Name) else None
+    if name is not None and name not in ctx.kind_of:
+        raise ctx.unknown(name, where)
     if name is None or ctx.kind_of.get(name) != "variable":
         raise ModelError(
             f"'when' must name a binary variable, such as \"y[i]\", not {text!r}", where

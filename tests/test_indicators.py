@@ -1,0 +1,102 @@
+"""Indicator constraints (``when: "y[i]"``): compiled per row, big-M on HiGHS, checked by enumeration."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import workbench
+from workbench.compile.reformulate import reformulate
+from workbench.compile.structure import compile_structure
+from workbench.errors import ModelError
+from workbench.ir import model_from_dict
+from workbench.result import Termination
+
+
+def _facility(when: str = "y[i]", ydomain: str = "binary") -> dict:
+    # open facility i (cost f[i]) to serve up to cap[i]; demand 5 must be met
+    return {
+        "sets": {"I": [1, 2, 3]},
+        "params": {
+            "f": {"index": ["I"], "values": [4, 3, 6]},
+            "cap": {"index": ["I"], "values": [3, 2, 5]},
+        },
+        "variables": {
+            "x": {"index": ["I"], "domain": "integer", "lb": 0, "ub": 5},
+            "y": {"index": ["I"], "domain": ydomain, "lb": 0, "ub": 1},
+        },
+        "objective": {"sense": "min", "expr": "sum(f[i] * y[i] + x[i] for i in I)"},
+        "constraints": [
+            {"name": "demand", "expr": "sum(x[i] for i in I) >= 5"},
+            {"name": "closed", "for": "i in I", "expr": "x[i] <= 0", "when": "1 - y[i]"}
+            if when == "neg"
+            else {"name": "closed", "for": "i in I", "expr": "x[i] == 0", "when": when},
+            {"name": "cap", "for": "i in I", "expr": "x[i] <= cap[i]"},
+        ],
+    }
+
+
+def _brute_facility(on_means_closed: bool) -> float:
+    f, cap = [4, 3, 6], [3, 2, 5]
+    best = np.inf
+    for y in itertools.product(range(2), repeat=3):
+        for x in itertools.product(range(6), repeat=3):
+            if sum(x) < 5 or any(x[i] > cap[i] for i in range(3)):
+                continue
+            # the indicator row x[i] == 0 holds where its binary is 1
+            if any(x[i] != 0 for i in range(3) if y[i] == (1 if on_means_closed else 0)):
+                continue
+            best = min(best, sum(f[i] * y[i] + x[i] for i in range(3)))
+    return float(best)
+
+
+def test_indicator_compiles_to_a_binary_column_per_row():
+    cm = compile_structure(model_from_dict(_facility()))
+    fam = next(r for r in cm.rows if r.name == "closed")
+    y = cm.ctx.vars["y"]
+    assert fam.indicator is not None
+    assert list(fam.indicator) == list(range(y.offset, y.offset + 3))
+    assert all(r.indicator is None for r in cm.rows if r.name != "closed")
+
+
+@pytest.mark.parametrize("backend", ["highs", "cpsat", "auto"])
+def test_indicator_big_m_matches_enumeration(backend):
+    # 'when: y[i]' with x[i] == 0: where y is 1 the facility carries nothing
+    res = workbench.solve(model_from_dict(_facility()), backend=backend)
+    assert res.termination is Termination.OPTIMAL
+    assert res.objective == pytest.approx(_brute_facility(on_means_closed=True))
+    assert set(res.values) == {"x", "y"}
+    assert any(r["construct"] == "indicator" for r in res.diagnostics.extra["reformulations"])
+
+
+def test_indicator_rows_keep_the_constraint_name():
+    rf = reformulate(model_from_dict(_facility()))
+    names = rf.model.constraint_names()
+    assert "closed" in names and all(c.when is None for c in rf.model.constraints)
+
+
+@pytest.mark.parametrize(
+    ("when", "ydomain", "msg"),
+    [
+        ("neg", "binary", "must name a binary variable"),
+        ("y[i]", "integer", "'y' is integer"),
+        ("z[i]", "binary", "unknown symbol 'z'"),
+    ],
+)
+def test_bad_indicator_is_a_located_error(when, ydomain, msg):
+    with pytest.raises(ModelError) as e:
+        compile_structure(model_from_dict(_facility(when, ydomain)))
+    assert "constraints[1].when" in str(e.value)
+    assert msg in str(e.value)
+
+
+def test_indicator_without_a_bound_names_the_variable():
+    data = _facility()
+    data["variables"]["x"] = {"index": ["I"], "domain": "integer", "lb": 0}
+    data["constraints"] = [data["constraints"][0], data["constraints"][1]]
+    with pytest.raises(ModelError) as e:
+        workbench.solve(model_from_dict(data), backend="highs")
+    assert "give `x` an upper bound" in str(e.value)
+    assert "constraints[1]" in str(e.value)
