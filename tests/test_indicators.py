@@ -68,7 +68,25 @@ def test_indicator_big_m_matches_enumeration(backend):
     assert res.termination is Termination.OPTIMAL
     assert res.objective == pytest.approx(_brute_facility(on_means_closed=True))
     assert set(res.values) == {"x", "y"}
-    assert any(r["construct"] == "indicator" for r in res.diagnostics.extra["reformulations"])
+    records = res.diagnostics.extra.get("reformulations", [])
+    # CP-SAT takes the indicator natively (OnlyEnforceIf); the others get big-M rows
+    assert any(r["construct"] == "indicator" for r in records) == (res.backend != "cpsat")
+
+
+def test_cpsat_native_indicator_sees_the_binary_column():
+    from workbench.compile.linear import compile_linear
+
+    m = model_from_dict(_facility())
+    lf = compile_linear(m, indicators=True)
+    assert lf.row_indicator is not None
+    assert (lf.row_indicator >= 0).sum() == 3
+    with pytest.raises(workbench.UnsupportedProblemError, match="indicator"):
+        compile_linear(m)  # a consumer that ignored 'when' would solve another problem
+
+
+def test_backend_without_native_indicators_refuses_them_unreformulated():
+    with pytest.raises(workbench.UnsupportedProblemError, match="constraints\\[1\\].when"):
+        workbench.solve(model_from_dict(_facility()), backend="highs", reformulate=False)
 
 
 def test_indicator_rows_keep_the_constraint_name():

@@ -31,6 +31,7 @@ from workbench.reformulating import (
     ReformulateOpt,
     keep_native_indicators,
     map_back,
+    native_indicators,
     prepare,
 )
 from workbench.result import Diagnostics, Result, Termination
@@ -230,6 +231,15 @@ def solve(
     else:
         name = backend
     be: Backend = get_backend(name)
+    if structure is not None and not native_indicators(name):
+        fam = next((r for r in structure.rows if r.indicator is not None), None)
+        if fam is not None:  # a backend that ignored 'when' would solve another problem
+            raise UnsupportedProblemError(
+                f"{fam.where}.when: backend {name!r} has no native indicator constraints and "
+                "this one was not rewritten (reformulate=False, or its body is not affine); "
+                "use reformulate=True, backend 'cpsat', or install a global solver: "
+                "pip install pyscipopt"
+            )
     if backend != "auto":
         av = availability(name)
         if not av.ok:
