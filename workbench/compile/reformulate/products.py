@@ -4,7 +4,11 @@
 - ``b_1 * ... * b_k`` (binaries): one auxiliary ``w`` in [0, 1] with
   ``w <= b_j`` for each ``j`` and ``w >= sum_j b_j - (k - 1)``: ``k + 1`` rows
   (3 for a pair); ``w`` is 0/1 at every feasible point, so it counts as binary
-  in later rules;
+  in later rules.  Where the product sits on one side (kept small: a
+  minimised objective with a coefficient of one sign, the small side of
+  ``<=``), only the rows that push ``w`` towards the product are kept, as for
+  an epigraph: ``w >= sum_j b_j - (k - 1)`` when kept small, ``w <= b_j``
+  when kept large; the optimum is unchanged and the relaxation no weaker;
 - ``w * v`` for a 0/1 ``w`` and a variable ``v`` in ``[L, U]``: the McCormick
   rows ``L w <= y <= U w``, ``v - U (1 - w) <= y <= v - L (1 - w)``, exact
   because ``w`` is 0/1; 1 variable, 4 rows.
@@ -114,17 +118,30 @@ def rewrite_product(w: Walker, node: Node, pol: int, gens: tuple[Gen, ...]) -> N
         if parts.squared and parts.other is None:
             w.record("binary squared", "the binary", 0, 0)
     else:
+        # the side the product sits on: data coefficients of one sign keep or flip it
+        side = pol
+        for d in parts.data:
+            side *= w.data_sign(d, gens)
+        full = parts.other is not None or side == 0
         dom = w.domain([], gens)  # 0/1 at every feasible point
         z = w.em.var(
-            "w", scope, domain=dom, lo=np.zeros(scope.n), hi=np.ones(scope.n), binary_valued=True
+            "w", scope, domain=dom, lo=np.zeros(scope.n), hi=np.ones(scope.n), binary_valued=full
         )
         total = bins[0]
         for b in bins[1:]:
             total = BinOp("+", total, b)
-        exprs: list[Node] = [Compare(("<=",), (z, b)) for b in bins]
-        exprs.append(Compare((">=",), (z, BinOp("-", total, Num(len(bins) - 1)))))
+        exprs: list[Node] = []
+        if full or side == -1:  # kept large: only the rows that cap it are needed
+            exprs += [Compare(("<=",), (z, b)) for b in bins]
+        if full or side == 1:  # kept small: only the row that lifts it is needed
+            exprs.append(Compare((">=",), (z, BinOp("-", total, Num(len(bins) - 1)))))
         rows = w.em.rows("c", scope, exprs)
-        w.record("binary product", "linear", scope.n, rows)
+        how = (
+            "linear"
+            if full
+            else "linear, one side (it is kept " + ("small)" if side == 1 else "large)")
+        )
+        w.record("binary product", how, scope.n, rows)
     if parts.other is not None:
         z = _mccormick(w, z, parts.other, gens)
     return _times([*parts.data, z]) if parts.data else z
