@@ -298,3 +298,23 @@ def test_random_models_match_enumeration(pieces):
     )
     res = _highs(m)
     assert math.isclose(res.objective, want, abs_tol=1e-6), (expr, sense)
+
+
+def test_missing_bound_on_a_linear_backend_is_a_located_error():
+    m = _model("max(x, y)", "max", [{"expr": "x + y <= 3"}], x={"lb": 0}, y=INT)
+    with pytest.raises(ModelError, match="give `x` an upper bound"):
+        workbench.solve(m, backend="highs")
+
+
+def test_plain_linear_models_skip_the_pass():
+    m = _model("x + 2*y", "max", [{"expr": "x + y <= 3"}], x=INT, y=INT)
+    res = _highs(m)
+    assert "reformulations" not in res.diagnostics.extra and res.objective == pytest.approx(7)
+
+
+def test_validate_prints_the_class_after_reformulation(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(dump_model(_model("max(x, y)", x=INT, y=INT)), encoding="utf-8")
+    out = CliRunner().invoke(app, ["validate", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "after reformulation: MILP" in out.output

@@ -68,6 +68,15 @@ def _has_indicators(cm: CompiledModel) -> bool:
     return any(r.indicator is not None for r in cm.rows)
 
 
+def _worth_trying(cm: CompiledModel, cls: Classification) -> bool:
+    """Whether any rule can apply: skips the extra compile for plain LP/MILP and binary-free QP."""
+    if _has_indicators(cm):
+        return True
+    if cls.objective_degree <= 1 and cls.constraint_degree <= 1:
+        return False
+    return not (cls.objective_degree == 2 and cls.constraint_degree <= 1 and not cls.num_bin_vars)
+
+
 def _rewrite(cm: CompiledModel, *, indicators: bool, allow_global: bool) -> Prepared | None:
     rf = reformulate(cm.model, indicators=indicators, allow_global=allow_global)
     if not rf.changed:
@@ -99,6 +108,8 @@ def prepare(
     """
     original = Prepared(cm, cls)
     if option is False or cm.model.lower_level is not None or cm.model.robust is not None:
+        return original
+    if not _worth_trying(cm, cls):
         return original
     if backend == "auto":
         out = _rewrite(cm, indicators=True, allow_global=global_available())

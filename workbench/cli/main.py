@@ -254,6 +254,13 @@ def validate(model: ModelArg) -> None:
         console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
     info = classify(loaded)
     console.print(Text(f"valid: {info.summary()}", style="green"), soft_wrap=True)
+    from workbench.compile.reformulate import reformulate as reformulate_model
+
+    rf = reformulate_model(loaded, allow_global=True)
+    if rf.changed:
+        after = classify(rf.model)
+        console.print(Text(f"after reformulation: {after.summary()}"), soft_wrap=True)
+        console.print(Text(rf.summary(), style="dim"), soft_wrap=True)
 
 
 @app.command()
