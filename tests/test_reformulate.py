@@ -226,16 +226,21 @@ def test_explicit_backend_without_reformulation_is_refused():
         workbench.solve(m, backend="highs", reformulate=False)
 
 
-def test_cli_prints_the_reformulated_model(tmp_path):
+def _cli(tmp_path, command: str, *flags: str) -> str:
+    """Run ``workbench COMMAND m.yaml FLAGS`` on a small max model; its output."""
     path = tmp_path / "m.yaml"
     path.write_text(dump_model(_model("max(x, y)", x=INT, y=INT)), encoding="utf-8")
-    out = CliRunner().invoke(app, ["reformulate", str(path)])
+    out = CliRunner().invoke(app, [command, str(path), *flags])
     assert out.exit_code == 0, out.output
-    assert "objective: max -> epigraph" in out.output
-    assert "_rf_t" in out.output and "expr: _rf_t" in out.output
-    out = CliRunner().invoke(app, ["solve", str(path), "--show-reformulated"])
-    assert out.exit_code == 0, out.output
-    assert "_rf_t" in out.output and "reformulated" in out.output
+    return out.output
+
+
+def test_cli_prints_the_reformulated_model(tmp_path):
+    out = _cli(tmp_path, "reformulate")
+    assert "objective: max -> epigraph" in out
+    assert "_rf_t" in out and "expr: _rf_t" in out
+    out = _cli(tmp_path, "solve", "--show-reformulated")
+    assert "_rf_t" in out and "reformulated" in out
 
 
 # --------------------------------------------------------------- property test
@@ -313,8 +318,4 @@ def test_plain_linear_models_skip_the_pass():
 
 
 def test_validate_prints_the_class_after_reformulation(tmp_path):
-    path = tmp_path / "m.yaml"
-    path.write_text(dump_model(_model("max(x, y)", x=INT, y=INT)), encoding="utf-8")
-    out = CliRunner().invoke(app, ["validate", str(path)])
-    assert out.exit_code == 0, out.output
-    assert "after reformulation: MILP" in out.output
+    assert "after reformulation: MILP" in _cli(tmp_path, "validate")
