@@ -249,7 +249,7 @@ _TERM = st.tuples(st.integers(-3, 3), st.integers(-3, 3), st.integers(-4, 4))
 
 @st.composite
 def _pieces(draw):
-    """A random objective of max/min/abs of affine terms and binary products."""
+    """A random sum of weighted max/min/abs of affine terms and binary products."""
     parts: list[tuple[str, Callable[..., float]]] = []
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["max", "min", "abs", "prod", "mc"]))
@@ -279,30 +279,60 @@ def _pieces(draw):
                 return b1 * x
 
         parts.append((f"{w}*{text}", lambda x, y, b1, b2, f=f, w=w: w * f(x, y, b1, b2)))
+    return parts
+
+
+@st.composite
+def _random_model(draw):
+    """An objective of pieces, and maybe a constraint of pieces on a random side."""
+    objective = draw(_pieces())
     sense = draw(st.sampled_from(["min", "max"]))
-    return parts, sense
+    con = None
+    if draw(st.booleans()):
+        con = (draw(_pieces()), draw(st.sampled_from(["<=", ">=", "=="])), draw(st.integers(-6, 6)))
+    return objective, sense, con
 
 
-@settings(max_examples=25, deadline=None)
-@given(_pieces())
-def test_random_models_match_enumeration(pieces):
-    parts, sense = pieces
-    expr = " + ".join(p[0] for p in parts)
+def _value(parts, v) -> float:
+    return sum(p[1](**v) for p in parts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_random_model())
+def test_random_models_match_enumeration(drawn):
+    objective, sense, con = drawn
+    expr = " + ".join(p[0] for p in objective)
+    cons = []
+    ok = lambda **v: True  # noqa: E731
+    if con is not None:
+        parts, op, rhs = con
+        cons = [{"expr": f"{' + '.join(p[0] for p in parts)} {op} {rhs}"}]
+        ops = {"<=": lambda a: a <= rhs, ">=": lambda a: a >= rhs, "==": lambda a: a == rhs}
+
+        def ok(**v):
+            return ops[op](_value(parts, v))
+
     m = _model(
         expr,
         sense,
+        cons,
         x={"domain": "integer", "lb": -2, "ub": 3},
         y={"domain": "integer", "lb": -1, "ub": 2},
         b1=BIN,
         b2=BIN,
     )
-    want = _brute(
-        {"x": range(-2, 4), "y": range(-1, 3), "b1": range(2), "b2": range(2)},
-        lambda **v: sum(p[1](**v) for p in parts),
-        sense,
-    )
-    res = _highs(m)
-    assert math.isclose(res.objective, want, abs_tol=1e-6), (expr, sense)
+    box = {"x": range(-2, 4), "y": range(-1, 3), "b1": range(2), "b2": range(2)}
+    names = list(box)
+    feasible = [dict(zip(names, p)) for p in itertools.product(*box.values())]
+    feasible = [v for v in feasible if ok(**v)]
+    res = workbench.solve(m, backend="highs")
+    if not feasible:
+        assert res.termination is Termination.INFEASIBLE, (expr, cons)
+        return
+    vals = [_value(objective, v) for v in feasible]
+    want = min(vals) if sense == "min" else max(vals)
+    assert res.termination is Termination.OPTIMAL, (expr, cons)
+    assert math.isclose(res.objective, want, abs_tol=1e-6), (expr, sense, cons)
 
 
 def test_missing_bound_on_a_linear_backend_is_a_located_error():
@@ -319,3 +349,25 @@ def test_plain_linear_models_skip_the_pass():
 
 def test_validate_prints_the_class_after_reformulation(tmp_path):
     assert "after reformulation: MILP" in _cli(tmp_path, "validate")
+
+
+@pytest.mark.parametrize(("c", "method"), [([2, 1], "epigraph"), ([2, -1], "big-M selectors")])
+def test_data_coefficients_decide_the_side_per_model(c, method):
+    # sum(c[k] * max(x[k], y)) in a minimised objective: convex only when every c[k] >= 0
+    data = {
+        "sets": {"K": [1, 2]},
+        "params": {"c": {"index": ["K"], "values": c}},
+        "variables": {
+            "x": {"index": ["K"], "domain": "integer", "lb": -2, "ub": 2},
+            "y": {"domain": "integer", "lb": -1, "ub": 1},
+        },
+        "objective": {"sense": "min", "expr": "sum(c[k] * max(x[k], y) - x[k] for k in K)"},
+    }
+    m = model_from_dict(data)
+    assert [r.method for r in reformulate(m).records] == [method]
+    want = _brute(
+        {"x1": range(-2, 3), "x2": range(-2, 3), "y": range(-1, 2)},
+        lambda x1, x2, y: c[0] * max(x1, y) - x1 + c[1] * max(x2, y) - x2,
+        "min",
+    )
+    assert _highs(m).objective == pytest.approx(want)
