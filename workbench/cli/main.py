@@ -218,8 +218,10 @@ def solve(
 def _print_reformulated(model: Model) -> None:
     from workbench.compile.reformulate import reformulate as reformulate_model
     from workbench.ir import dump_model
+    from workbench.reformulating import global_available
 
-    rf = reformulate_model(model)
+    # as solve does: a term whose big-M lacks a bound is left for an installed global solver
+    rf = reformulate_model(model, allow_global=global_available())
     typer.echo(f"# {rf.summary()}")
     typer.echo(dump_model(rf.model), nl=False)
 
