@@ -371,3 +371,18 @@ def test_data_coefficients_decide_the_side_per_model(c, method):
         "min",
     )
     assert _highs(m).objective == pytest.approx(want)
+
+
+def test_the_users_model_is_never_changed():
+    m = _model(
+        "max(x, y) + abs(x - y) + 2*b*x",
+        "max",
+        [{"expr": "x <= 3", "when": "b"}],
+        x=INT,
+        y=INT,
+        b=BIN,
+    )
+    before = dump_model(m)
+    reformulate(m)
+    _highs(m)
+    assert dump_model(m) == before

@@ -183,10 +183,13 @@ class Emitter:
 
     def merged(self, model: Model, objective: str, constraints: list[Constraint]) -> Model:
         """*model* with the new pieces added and the given objective and constraints."""
-        data = model.model_copy(deep=True)
-        data.sets = {**data.sets, **self.sets}
-        data.params = {**data.params, **self.params}
-        data.variables = {**data.variables, **self.variables}
-        data.objective = data.objective.model_copy(update={"expr": objective})
-        data.constraints = constraints + self.constraints
-        return data
+        # new containers, shared (never mutated) entries: the user's model stays as it was
+        return model.model_copy(
+            update={
+                "sets": {**model.sets, **self.sets},
+                "params": {**model.params, **self.params},
+                "variables": {**model.variables, **self.variables},
+                "objective": model.objective.model_copy(update={"expr": objective}),
+                "constraints": constraints + self.constraints,
+            }
+        )
