@@ -386,3 +386,10 @@ def test_the_users_model_is_never_changed():
     reformulate(m)
     _highs(m)
     assert dump_model(m) == before
+
+
+def test_objective_products_can_be_left_for_a_global_solver():
+    m = _model("a*b - c", "max", [{"expr": "a*c + b <= 1"}], a=BIN, b=BIN, c=BIN)
+    rf = reformulate(m, objective_products=False)
+    assert rf.model.objective.expr == "a * b - c"
+    assert [r.where for r in rf.records] == ["constraints[0]"]

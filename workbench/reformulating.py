@@ -9,6 +9,7 @@ variables and rows from the result and records what was done.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,17 +69,35 @@ def _has_indicators(cm: CompiledModel) -> bool:
     return any(r.indicator is not None for r in cm.rows)
 
 
+_CALLS = re.compile(r"\b(max|min|abs)\s*\(")
+
+
+def _texts(cm: CompiledModel) -> list[str]:
+    return [cm.model.objective.expr] + [c.expr for c in cm.model.constraints]
+
+
 def _worth_trying(cm: CompiledModel, cls: Classification) -> bool:
-    """Whether any rule can apply: skips the extra compile for plain LP/MILP and binary-free QP."""
+    """Whether any rule can apply: skips the extra compile when none can.
+
+    Plain LP/MILP, and models with no ``when``, no binary variable and no
+    ``max``/``min``/``abs`` call (only the product rules need binaries) are left alone.
+    """
     if _has_indicators(cm):
         return True
     if cls.objective_degree <= 1 and cls.constraint_degree <= 1:
         return False
-    return not (cls.objective_degree == 2 and cls.constraint_degree <= 1 and not cls.num_bin_vars)
+    return bool(cls.num_bin_vars) or any(_CALLS.search(t) for t in _texts(cm))
 
 
-def _rewrite(cm: CompiledModel, *, indicators: bool, allow_global: bool) -> Prepared | None:
-    rf = reformulate(cm.model, indicators=indicators, allow_global=allow_global)
+def _rewrite(
+    cm: CompiledModel, *, indicators: bool, allow_global: bool, objective_products: bool = True
+) -> Prepared | None:
+    rf = reformulate(
+        cm.model,
+        indicators=indicators,
+        allow_global=allow_global,
+        objective_products=objective_products,
+    )
     if not rf.changed:
         return None
     new = compile_structure(rf.model)
@@ -112,7 +131,11 @@ def prepare(
     if not _worth_trying(cm, cls):
         return original
     if backend == "auto":
-        out = _rewrite(cm, indicators=True, allow_global=global_available())
+        glob = global_available()
+        # a quadratic objective over linear rows (binary products: QAP-like) goes to the
+        # global solver as written: measured faster than its linearisation on HiGHS
+        miqp = glob and cls.objective_degree == 2 and cls.constraint_degree <= 1
+        out = _rewrite(cm, indicators=True, allow_global=glob, objective_products=not miqp)
         return out or original
     be = BACKENDS.load(backend)
     native = native_indicators(backend)

@@ -108,6 +108,8 @@ def _times(nodes: list[Node]) -> Node:
 
 def rewrite_product(w: Walker, node: Node, pol: int, gens: tuple[Gen, ...]) -> Node | None:
     """The rule for products with binary factors."""
+    if w.keep_objective_products and w.where == "objective":
+        return None
     parts = product_parts(w, node, gens)
     if parts is None:
         return None

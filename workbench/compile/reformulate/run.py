@@ -34,8 +34,18 @@ def _whole_product(w: Walker, node: Node, gens: tuple[Gen, ...]) -> bool:
     return product_parts(w, node, gens) is not None
 
 
-def _walker(ctx: Context, em: Emitter, out: Reformulation, allow_global: bool) -> Walker:
-    return Walker(ctx, em, allow_global, out.binary_valued, RULES, whole=_whole_product)
+def _walker(
+    ctx: Context, em: Emitter, out: Reformulation, allow_global: bool, keep_products: bool = False
+) -> Walker:
+    return Walker(
+        ctx,
+        em,
+        allow_global,
+        out.binary_valued,
+        RULES,
+        whole=_whole_product,
+        keep_objective_products=keep_products,
+    )
 
 
 def _origin(model: Model, k: int, origins: dict[str, str]) -> str:
@@ -44,10 +54,15 @@ def _origin(model: Model, k: int, origins: dict[str, str]) -> str:
 
 
 def _one_pass(
-    model: Model, ctx: Context, out: Reformulation, origins: dict[str, str], allow_global: bool
+    model: Model,
+    ctx: Context,
+    out: Reformulation,
+    origins: dict[str, str],
+    allow_global: bool,
+    keep_products: bool,
 ) -> tuple[Model, bool]:
     em = Emitter(model)
-    w = _walker(ctx, em, out, allow_global)
+    w = _walker(ctx, em, out, allow_global, keep_products)
     w.where = "objective"
     node: Node = parse_expr(model.objective.expr, w.loc)
     obj, changed = w.expr(node, 1 if model.objective.sense == "min" else -1, ())
@@ -99,7 +114,11 @@ def _indicators(
 
 
 def reformulate(
-    model: Model, *, indicators: bool = True, allow_global: bool = False
+    model: Model,
+    *,
+    indicators: bool = True,
+    allow_global: bool = False,
+    objective_products: bool = True,
 ) -> Reformulation:
     """Rewrite ``max``/``min``/``abs``, binary products and indicators into exact linear rows.
 
@@ -113,6 +132,9 @@ def reformulate(
     allow_global
         Where a big-M needs a bound that is missing, leave that term as
         written (a global solver takes it) instead of raising.
+    objective_products
+        Rewrite products with binary factors in the objective; ``False`` leaves
+        them for a global solver that takes a quadratic objective as written.
 
     Returns
     -------
@@ -132,7 +154,9 @@ def reformulate(
     current = model
     for _ in range(_MAX_PASSES):
         ctx = compile_structure(current).ctx
-        current, changed = _one_pass(current, ctx, out, origins, allow_global)
+        current, changed = _one_pass(
+            current, ctx, out, origins, allow_global, not objective_products
+        )
         if not changed:
             break
     else:  # pragma: no cover - nesting deeper than the passes allow

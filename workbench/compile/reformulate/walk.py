@@ -57,6 +57,8 @@ class Walker:
     rules: list[tuple[type, Rule]]
     whole: Callable[[Walker, Node, tuple[Gen, ...]], bool] | None = None
     """Whether a rule takes a ``*`` chain whole (the product rule), so its factors are not walked."""
+    keep_objective_products: bool = False
+    """Leave products in the objective as written (a global MIQP solver takes them)."""
     where: str = ""
     records: list[Record] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
