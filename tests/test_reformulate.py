@@ -393,3 +393,25 @@ def test_objective_products_can_be_left_for_a_global_solver():
     rf = reformulate(m, objective_products=False)
     assert rf.model.objective.expr == "a * b - c"
     assert [r.where for r in rf.records] == ["constraints[0]"]
+
+
+def test_generator_max_with_a_filter_on_its_large_side():
+    # for each i: max over j != i of (x[i, j] - x[j, i]) >= 1 (selectors over a filtered set)
+    c = [[0, 3, 1], [2, 0, 4], [1, 5, 0]]
+    data = {
+        "sets": {"I": [1, 2, 3]},
+        "params": {"c": {"index": ["I", "I"], "values": c}},
+        "variables": {"x": {"index": ["I", "I"], "domain": "binary"}},
+        "objective": {"sense": "min", "expr": "sum(c[i, j] * x[i, j] for i in I for j in I)"},
+        "constraints": [
+            {"for": "i in I", "expr": "max(x[i, j] - x[j, i] for j in I if j != i) >= 1"}
+        ],
+    }
+    m = model_from_dict(data)
+    assert [r.method for r in reformulate(m).records] == ["big-M selectors"]
+    best = math.inf
+    for bits in itertools.product(range(2), repeat=9):
+        x = [bits[0:3], bits[3:6], bits[6:9]]
+        if all(max(x[i][j] - x[j][i] for j in range(3) if j != i) >= 1 for i in range(3)):
+            best = min(best, sum(c[i][j] * x[i][j] for i in range(3) for j in range(3)))
+    assert _highs(m).objective == pytest.approx(best)
