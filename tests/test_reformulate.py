@@ -415,3 +415,16 @@ def test_generator_max_with_a_filter_on_its_large_side():
         if all(max(x[i][j] - x[j][i] for j in range(3) if j != i) >= 1 for i in range(3)):
             best = min(best, sum(c[i][j] * x[i][j] for i in range(3) for j in range(3)))
     assert _highs(m).objective == pytest.approx(best)
+
+
+@pytest.mark.parametrize(("convex", "first"), [(True, "scipy"), (None, "scip"), (False, "scip")])
+def test_continuous_nlp_goes_global_unless_proven_convex(convex, first):
+    from workbench.backends.base import Capability
+    from workbench.classification import Classification
+    from workbench.solving import _nlp_rank
+
+    cls = Classification(problem_class=Capability.NLP, convex=convex)
+    ranks = {"scip": _nlp_rank(cls, "scip", 22), "scipy": _nlp_rank(cls, "scipy", 25)}
+    assert min(ranks, key=ranks.get) == first
+    milp = Classification(problem_class=Capability.MILP)
+    assert _nlp_rank(milp, "scip", 22) == 22  # other classes keep the backends' ranks

@@ -111,10 +111,9 @@ def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
             if not fit.ok:
                 reasons.append(f"{name}: {fit.reason}")
                 continue
-        if best is None or (bcls.rank, name) < best:
-            best = (bcls.rank, name)
-        if _prefers_global(cls, name):
-            best = (-1, name)  # a nonconvex continuous NLP: the global solver first
+        rank = _nlp_rank(cls, name, bcls.rank)
+        if best is None or (rank, name) < best:
+            best = (rank, name)
     if best is None:
         why = ("; ".join(reasons)) if reasons else "no registered backend handles this class"
         raise UnsupportedProblemError(
@@ -123,13 +122,18 @@ def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
     return best[1]
 
 
-def _prefers_global(cls: Classification, name: str) -> bool:
-    """A continuous NLP not proven convex goes to a global solver when one is available."""
-    return (
-        cls.problem_class == Capability.NLP
-        and getattr(cls, "convex", None) is not True
-        and name in GLOBAL_BACKENDS
-    )
+def _nlp_rank(cls: Classification, name: str, rank: int) -> int:
+    """A continuous NLP: the global solver first unless the model is proven convex.
+
+    Proven convex, a local method's optimum is global (and faster); otherwise a
+    local method may stop at a local optimum, so a global solver goes first.
+    """
+    if cls.problem_class != Capability.NLP:
+        return rank
+    convex = getattr(cls, "convex", None) is True
+    if name in GLOBAL_BACKENDS:
+        return rank + 1000 if convex else rank - 1000
+    return rank
 
 
 def _pip_hint(cls: Classification) -> str:
