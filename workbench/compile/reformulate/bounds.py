@@ -21,7 +21,7 @@ class MissingBound(ModelError):
         super().__init__(
             f"the exact linear form needs a finite {side} bound on {var}{label}; "
             f"give `{var}` an {side} bound (variables.{var}.{'ub' if side == 'upper' else 'lb'}), "
-            "or install a global solver that takes the original model: pip install pyscipopt",
+            "or solve it as written with a global solver (backend 'scip'; pip install pyscipopt)",
             where,
         )
 
