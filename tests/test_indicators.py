@@ -118,3 +118,22 @@ def test_indicator_without_a_bound_names_the_variable():
         workbench.solve(model_from_dict(data), backend="highs")
     assert "give `x` an upper bound" in str(e.value)
     assert "constraints[1]" in str(e.value)
+
+
+def test_indicator_on_a_max_without_bounds_points_inside_the_max():
+    m = model_from_dict(
+        {
+            "variables": {
+                "x": {"lb": 0},
+                "y": {"domain": "integer", "lb": 0, "ub": 3},
+                "b": {"domain": "binary"},
+            },
+            "objective": {"sense": "max", "expr": "y"},
+            "constraints": [{"expr": "max(x, y) <= 2", "when": "b"}, {"expr": "b >= 1"}],
+        }
+    )
+    with pytest.raises(ModelError, match="inside the max/min/abs") as e:
+        workbench.solve(m, backend="highs")
+    assert "constraints[0]" in str(e.value)
+    m.variables["x"].ub = 5  # with the bound the epigraph row gets its big-M
+    assert workbench.solve(m, backend="highs").objective == pytest.approx(2)

@@ -7,6 +7,7 @@ import numpy as np
 from workbench.compile.affine import poly
 from workbench.compile.context import Context
 from workbench.compile.plan import Plan
+from workbench.compile.reformulate.records import AUX_PREFIX
 from workbench.errors import ModelError
 
 __all__ = ["MissingBound", "affine_bounds", "column_name"]
@@ -18,6 +19,14 @@ class MissingBound(ModelError):
     def __init__(self, var: str, side: str, label: str, where: str | None) -> None:
         self.var = var
         self.side = side
+        if var.startswith(AUX_PREFIX):  # an auxiliary stands for a max/min/abs/product
+            super().__init__(
+                f"the exact linear form needs finite bounds on the variables inside the "
+                f"max/min/abs or product that {var} stands for; give them lb and ub, "
+                "or solve it as written with a global solver (backend 'scip'; pip install pyscipopt)",
+                where,
+            )
+            return
         super().__init__(
             f"the exact linear form needs a finite {side} bound on {var}{label}; "
             f"give `{var}` an {side} bound (variables.{var}.{'ub' if side == 'upper' else 'lb'}), "
