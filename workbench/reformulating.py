@@ -43,6 +43,8 @@ class Prepared:
     structure: CompiledModel
     cls: Classification
     reform: Reformulation | None = None
+    objective_products: bool = True
+    """Whether products in the objective were rewritten (``False``: left for the global solver)."""
 
 
 def global_available() -> bool:
@@ -101,7 +103,7 @@ def _rewrite(
     if not rf.changed:
         return None
     new = compile_structure(rf.model)
-    return Prepared(new, classify_structure(new), rf)
+    return Prepared(new, classify_structure(new), rf, objective_products)
 
 
 def prepare(
@@ -117,8 +119,9 @@ def prepare(
         A backend name, or ``"auto"``.
     option
         ``"auto"``: rewrite when the backend cannot take the original (always,
-        for ``backend="auto"``, which then picks by the reformulated class);
-        ``True``: always; ``False``: never.
+        for ``backend="auto"``, which then picks by the reformulated class;
+        indicators stay for a backend that takes them natively); ``True``:
+        always, every rule, indicators included; ``False``: never.
 
     Raises
     ------
@@ -143,7 +146,9 @@ def prepare(
     if option == "auto" and takes:
         return original
     allow = backend in GLOBAL_BACKENDS
-    return _rewrite(cm, indicators=not native, allow_global=allow) or original
+    # True: the whole reformulated form (indicators too), as HiGHS would get it
+    indicators = option is True or not native
+    return _rewrite(cm, indicators=indicators, allow_global=allow) or original
 
 
 def keep_native_indicators(
@@ -152,7 +157,13 @@ def keep_native_indicators(
     """Redo the rewrite of *cm* without the indicator rule when *backend* takes indicators natively."""
     if prep.reform is None or not native_indicators(backend) or not _has_indicators(cm):
         return prep
-    return _rewrite(cm, indicators=False, allow_global=True) or Prepared(cm, cls)
+    redo = _rewrite(
+        cm,
+        indicators=False,
+        allow_global=True,
+        objective_products=prep.objective_products,
+    )
+    return redo or Prepared(cm, cls)
 
 
 def map_back(result: Result, reform: Reformulation | None) -> Result:
