@@ -189,7 +189,8 @@ def solve(
         Exact rewrites of ``max``/``min``/``abs``, binary products and
         indicators into linear rows: ``"auto"`` when the backend cannot take
         the original (with ``backend="auto"``, always, and the backend is
-        chosen by the reformulated class); ``True`` always; ``False`` never.
+        chosen by the reformulated class; indicators stay for a backend that takes
+        them natively); ``True`` always, every rule; ``False`` never.
         Results name only the user's variables; what was rewritten is in
         ``result.diagnostics.extra["reformulations"]``.
     **options
