@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import workbench
 from workbench.compile.reformulate import reformulate
@@ -137,3 +139,48 @@ def test_indicator_on_a_max_without_bounds_points_inside_the_max():
     assert "constraints[0]" in str(e.value)
     m.variables["x"].ub = 5  # with the bound the epigraph row gets its big-M
     assert workbench.solve(m, backend="highs").objective == pytest.approx(2)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(st.integers(-3, 3), min_size=8, max_size=8),
+    st.sampled_from(["<=", ">=", "=="]),
+    st.sampled_from(["min", "max"]),
+    st.booleans(),
+)
+def test_random_indicator_models_match_enumeration(coefs, op, sense, generator_max):
+    # for i in I: a[i] * x[i] + b[i] OP 0 when y[i]; objective with a generator max or a sum
+    a, b, w, v = coefs[0:2], coefs[2:4], coefs[4:6], coefs[6:8]
+    obj = (
+        "max(w[i] * x[i] - v[i] * y[i] for i in I)"
+        if generator_max
+        else ("sum(w[i] * x[i] - v[i] * y[i] for i in I)")
+    )
+    data = {
+        "sets": {"I": [1, 2]},
+        "params": {k: {"index": ["I"], "values": val} for k, val in zip("abwv", (a, b, w, v))},
+        "variables": {
+            "x": {"index": ["I"], "domain": "integer", "lb": -2, "ub": 2},
+            "y": {"index": ["I"], "domain": "binary"},
+        },
+        "objective": {"sense": sense, "expr": obj},
+        "constraints": [
+            {"for": "i in I", "expr": f"a[i] * x[i] + b[i] {op} 0", "when": "y[i]"},
+            {"expr": "sum(y[i] for i in I) >= 1"},
+        ],
+    }
+    holds = {"<=": lambda e: e <= 0, ">=": lambda e: e >= 0, "==": lambda e: e == 0}[op]
+    vals = []
+    for x in itertools.product(range(-2, 3), repeat=2):
+        for y in itertools.product(range(2), repeat=2):
+            if sum(y) < 1 or any(y[i] and not holds(a[i] * x[i] + b[i]) for i in range(2)):
+                continue
+            terms = [w[i] * x[i] - v[i] * y[i] for i in range(2)]
+            vals.append(max(terms) if generator_max else sum(terms))
+    for backend in ("highs", "cpsat"):
+        res = workbench.solve(model_from_dict(data), backend=backend)
+        if not vals:
+            assert res.termination is Termination.INFEASIBLE, backend
+            continue
+        assert res.termination is Termination.OPTIMAL, backend
+        assert res.objective == pytest.approx(min(vals) if sense == "min" else max(vals)), backend
