@@ -15,6 +15,7 @@ from workbench.classification import (
     classify_structure,
     covers,
 )
+from workbench.compile.from_pyomo import is_pyomo_model, read_pyomo
 from workbench.compile.linear_form import LinearForm
 from workbench.compile.structure import CompiledModel, compile_structure
 from workbench.errors import (
@@ -77,7 +78,8 @@ def _coerce(model: Any) -> Model | LinearForm | CompiledModel:
     if isinstance(model, str):
         return load_model(model)
     raise TypeError(
-        f"solve() takes a Model, a dict, YAML text, a path or a LinearForm, not {type(model).__name__}"
+        "solve() takes a Model, a dict, YAML text, a path, a LinearForm or a Pyomo "
+        f"ConcreteModel, not {type(model).__name__}"
     )
 
 
@@ -156,7 +158,7 @@ def _fitting_backends(cls: Classification) -> str:
 
 
 def solve(
-    model: Model | LinearForm | dict[str, Any] | str | Path,
+    model: Model | LinearForm | dict[str, Any] | str | Path | Any,
     backend: str = "auto",
     *,
     time_limit: float | None = None,
@@ -174,7 +176,9 @@ def solve(
     ----------
     model
         An IR :class:`~workbench.ir.model.Model`, its dict or YAML text, a
-        path to a .yaml/.json/.mps/.lp file, or a :class:`LinearForm`.
+        path to a .yaml/.json/.mps/.lp file, a :class:`LinearForm`, or a
+        Pyomo ``ConcreteModel`` (values then come back keyed by its
+        component names and indices; see :meth:`Result.load_into`).
     backend
         A registered backend name, or ``"auto"`` to choose by capability.
     time_limit
@@ -213,6 +217,14 @@ def solve(
     """
     if reformulate not in ("auto", True, False):
         raise ValueError(f"reformulate must be 'auto', True or False, not {reformulate!r}")
+    if is_pyomo_model(model):  # read it, solve that, and name the answer in Pyomo's terms
+        read = read_pyomo(model, backend)
+        inner = solve(
+            read.form, backend, time_limit=time_limit, seed=seed, device=device,
+            threads=threads, rel_gap=rel_gap, verbose=verbose, reformulate=reformulate,
+            **options,
+        )  # fmt: skip
+        return read.translate(inner)
     t0 = time.perf_counter()
     obj = _coerce(model)
     structure: CompiledModel | None = None

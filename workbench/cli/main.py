@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``solve``, ``validate``, ``backends`` and ``catalog``.
+"""The ``workbench`` command: ``solve``, ``validate``, ``backends``, ``catalog``, ``sandbox``...
 
 Every command reports bad input (any :class:`~workbench.errors.WorkbenchError`,
 a missing file, a malformed option) as one red line on stderr and exits with
@@ -27,8 +27,16 @@ from workbench.cli.app_cmd import app_command
 from workbench.cli.bench import bench
 from workbench.cli.catalog import catalog_app
 from workbench.cli.formulate_cmd import formulate_command
-from workbench.cli.output import error_message, out_console, print_error, print_result
+from workbench.cli.output import (
+    LOCAL_WARNING,
+    err_console,
+    error_message,
+    out_console,
+    print_error,
+    print_result,
+)
 from workbench.cli.runs import runs_app
+from workbench.cli.sandbox_cmd import sandbox_app
 from workbench.cli.tune_cmd import tune_command
 from workbench.ir import Model, load_model
 
@@ -68,6 +76,7 @@ app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 app.command(name="bench")(bench)
 app.add_typer(runs_app, name="runs")
+app.add_typer(sandbox_app, name="sandbox")
 app.command(name="app")(app_command)
 app.command(name="formulate")(formulate_command)
 app.command(name="tune")(tune_command)
@@ -192,7 +201,11 @@ def solve(
         ),
     ] = False,
 ) -> None:
-    """Solve MODEL and print the result (exit status 1 if the backend failed)."""
+    """Solve MODEL and print the result (exit status 1 if the backend failed).
+
+    A ``locally_optimal`` result exits 0 with a warning: the point is feasible
+    and locally optimal, but not proven globally optimal.
+    """
     options = parse_options(option or [])
     _check_model_path(model)
     from workbench.solving import solve as solve_model
@@ -209,6 +222,10 @@ def solve(
         write_anytime_plot(result, plot)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
+        if (
+            result.termination.value == "locally_optimal"
+        ):  # a success, but say so (stdout stays JSON)
+            err_console().print(Text(f"warning: {LOCAL_WARNING}", style="yellow"), soft_wrap=True)
     else:
         print_result(result, out_console())
     if result.termination.value == "error":  # the backend failed; not an optimisation outcome

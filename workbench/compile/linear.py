@@ -209,4 +209,29 @@ def compile_linear(model: Model | CompiledModel, *, indicators: bool = False) ->
         If a constraint is nonlinear or the objective is beyond quadratic.
     """
     cm = model if isinstance(model, CompiledModel) else compile_structure(model)
+    refuse_structured(cm.model, "a matrix (LinearForm, MPS, LP)")
     return linear_form_from_structure(cm, indicators=indicators)
+
+
+def refuse_structured(model: Model, target: str) -> None:
+    """Refuse a bilevel or two-stage robust model for a single-level *target* form.
+
+    Such a form has no place for the follower's problem or the uncertainty, so
+    writing one would silently solve a different problem (the robust model's
+    nominal copy, the bilevel model's relaxation).
+
+    Raises
+    ------
+    UnsupportedProblemError
+        Naming the section and the backends that take it.
+    """
+    if model.lower_level is not None:
+        raise UnsupportedProblemError(
+            f"a bilevel model has no {target} form: it would drop the follower's problem "
+            "(lower_level); solve it with backend 'bilevel_kkt' or 'bilevel_penalty'"
+        )
+    if model.robust is not None:
+        raise UnsupportedProblemError(
+            f"a two-stage robust model has no {target} form: it would drop the uncertainty "
+            "(robust); solve it with backend 'ccg' or 'neur2ro'"
+        )
