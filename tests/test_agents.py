@@ -50,7 +50,7 @@ def test_orthought_accepts_a_correct_model_first_time(llm_stub):
     assert form.model is not None and form.model.objective.sense == "max"
     prompts = [t.get("prompt") for t in form.transcript]
     assert prompts[0] == "orthought/system@1" and prompts[1].startswith(
-        "orthought/formulate@1+ir_reference@2"
+        "orthought/formulate@1+ir_reference@3"
     )
     assert TEXT in form.transcript[1]["content"]
 

@@ -194,6 +194,12 @@ def solve(
         Path | None,
         typer.Option("--plot", help="Write the anytime curve (plotly HTML) to this file."),
     ] = None,
+    show_reformulated: Annotated[
+        bool,
+        typer.Option(
+            "--show-reformulated", help="Print the reformulated model (IR YAML) before solving."
+        ),
+    ] = False,
 ) -> None:
     """Solve MODEL and print the result (exit status 1 if the backend failed).
 
@@ -205,6 +211,8 @@ def solve(
     from workbench.solving import solve as solve_model
 
     target: Any = str(model) if _is_matrix_file(model) else load_model(model)
+    if show_reformulated and isinstance(target, Model):
+        _print_reformulated(target)
     result: Result = solve_model(
         target, backend=backend, time_limit=time_limit, seed=seed, **options
     )
@@ -222,6 +230,26 @@ def solve(
         print_result(result, out_console())
     if result.termination.value == "error":  # the backend failed; not an optimisation outcome
         raise typer.Exit(1)
+
+
+def _print_reformulated(model: Model) -> None:
+    from workbench.compile.reformulate import reformulate as reformulate_model
+    from workbench.ir import dump_model
+    from workbench.reformulating import global_available
+
+    # as solve does: a term whose big-M lacks a bound is left for an installed global solver
+    rf = reformulate_model(model, allow_global=global_available())
+    typer.echo(f"# {rf.summary()}")
+    typer.echo(dump_model(rf.model), nl=False)
+
+
+@app.command()
+def reformulate(model: ModelArg) -> None:
+    """Print MODEL after the exact reformulations (max/min/abs, binary products, indicators) as IR YAML."""
+    _check_model_path(model)
+    if _is_matrix_file(model):
+        raise ValueError("an MPS/LP model is already linear; reformulate takes an IR model")
+    _print_reformulated(load_model(model))
 
 
 @app.command()
@@ -245,6 +273,13 @@ def validate(model: ModelArg) -> None:
         console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
     info = classify(loaded)
     console.print(Text(f"valid: {info.summary()}", style="green"), soft_wrap=True)
+    from workbench.compile.reformulate import reformulate as reformulate_model
+
+    rf = reformulate_model(loaded, allow_global=True)
+    if rf.changed:
+        after = classify(rf.model)
+        console.print(Text(f"after reformulation: {after.summary()}"), soft_wrap=True)
+        console.print(Text(rf.summary(), style="dim"), soft_wrap=True)
 
 
 @app.command()

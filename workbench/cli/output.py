@@ -174,6 +174,9 @@ def print_result(result: Result, console: Console, *, max_rows: int = MAX_VALUE_
         summary.add_row("iterations", str(result.iterations))
     if result.diagnostics.message:
         summary.add_row("message", Text(_one_line(result.diagnostics.message)))
+    reform = result.diagnostics.extra.get("reformulation")
+    if isinstance(reform, str):
+        summary.add_row("reformulated", Text(reform.removeprefix("reformulated: ")))
     console.print(summary)
 
     rows = list(_nonzero_values(result.values))

@@ -9,9 +9,10 @@ vectorised position lookups.  No Python loop runs per term.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from workbench.compile.context import Context, VarData
 from workbench.compile.plan import (
     Col,
     Frame,
@@ -43,6 +44,9 @@ from workbench.expr.nodes import (
     Tup,
     Unary,
 )
+
+if TYPE_CHECKING:  # type-only: context.py imports this module, never the reverse
+    from workbench.compile.context import Context, VarData
 
 __all__ = ["MAX_ROWS", "Builder"]
 

@@ -11,17 +11,15 @@ import difflib
 import keyword
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from workbench.compile.builder import Builder
 from workbench.compile.sets import Interner, SetData
 from workbench.errors import ModelError
 from workbench.expr.parser import parse_expr, parse_for, parse_set_expr
 from workbench.ir.model import Model
-
-if TYPE_CHECKING:
-    from workbench.compile.builder import Builder
 
 __all__ = ["Context", "ParamData", "VarData"]
 
@@ -127,8 +125,6 @@ class Context:
 
     def builder(self, where: str | None) -> Builder:
         """A plan builder reporting errors at *where*."""
-        from workbench.compile.builder import Builder
-
         return Builder(self, where)
 
     # ------------------------------------------------------------------- sets

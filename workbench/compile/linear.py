@@ -77,14 +77,40 @@ def _quad_matrix(p: Poly, n: int) -> sp.csr_matrix | None:
     return q if q.nnz else None
 
 
-def linear_form_from_structure(cm: CompiledModel) -> LinearForm:
+def _row_indicators(cm: CompiledModel, accept: bool) -> np.ndarray | None:
+    """Per-row indicator columns (-1 for plain rows), or ``None`` when there are none."""
+    fams = [f for f in cm.rows if f.indicator is not None]
+    if not fams:
+        return None
+    if not accept:
+        raise UnsupportedProblemError(
+            f"{fams[0].where}.when: constraint '{fams[0].name}' is an indicator constraint, "
+            "which this backend does not take natively; solve with reformulate=True (big-M "
+            "rows from the bounds) or with a backend that takes indicators (cpsat)"
+        )
+    return np.concatenate(
+        [f.indicator if f.indicator is not None else np.full(f.n, -1) for f in cm.rows]
+    ).astype(np.int64)
+
+
+def linear_form_from_structure(cm: CompiledModel, *, indicators: bool = False) -> LinearForm:
     """Assemble a LinearForm from a compiled structure.
+
+    Parameters
+    ----------
+    cm
+        The compiled model.
+    indicators
+        Accept indicator rows (``when``) into ``row_indicator``; otherwise they
+        are refused, since a consumer that ignores them would solve another problem.
 
     Raises
     ------
     UnsupportedProblemError
-        If a constraint is not linear or the objective is not quadratic.
+        If a constraint is not linear, the objective is not quadratic, or an
+        indicator row is present and not accepted.
     """
+    row_indicator = _row_indicators(cm, indicators)
     ctx = cm.ctx
     n = ctx.num_vars
     try:
@@ -155,16 +181,20 @@ def linear_form_from_structure(cm: CompiledModel) -> LinearForm:
         rows=row_blocks,
         name=cm.model.name,
         warnings=list(cm.warnings),
+        row_indicator=row_indicator,
     )
 
 
-def compile_linear(model: Model | CompiledModel) -> LinearForm:
+def compile_linear(model: Model | CompiledModel, *, indicators: bool = False) -> LinearForm:
     """Compile an IR model into a :class:`LinearForm`.
 
     Parameters
     ----------
     model
         The model (or an already compiled structure).
+    indicators
+        Keep indicator rows (``when``) as ``row_indicator`` for a backend that
+        takes them natively; otherwise they are an ``UnsupportedProblemError``.
 
     Returns
     -------
@@ -180,7 +210,7 @@ def compile_linear(model: Model | CompiledModel) -> LinearForm:
     """
     cm = model if isinstance(model, CompiledModel) else compile_structure(model)
     refuse_structured(cm.model, "a matrix (LinearForm, MPS, LP)")
-    return linear_form_from_structure(cm)
+    return linear_form_from_structure(cm, indicators=indicators)
 
 
 def refuse_structured(model: Model, target: str) -> None:
