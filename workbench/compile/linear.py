@@ -209,7 +209,7 @@ def compile_linear(model: Model | CompiledModel, *, indicators: bool = False) ->
         If a constraint is nonlinear or the objective is beyond quadratic.
     """
     cm = model if isinstance(model, CompiledModel) else compile_structure(model)
-    refuse_structured(cm.model, "a matrix (LinearForm, MPS, LP)")
+    refuse_structured(cm.model, "matrix (LinearForm, MPS, LP)")
     return linear_form_from_structure(cm, indicators=indicators)
 
 
