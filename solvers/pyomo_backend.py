@@ -80,12 +80,12 @@ _CONVEX_MINLP_EXACT = frozenset({"bonmin", "mindtpy"})
 _INSTALL_HINTS = {
     "appsi_highs": "pip install highspy",
     "highs": "pip install highspy",
-    "ipopt": "conda install -c conda-forge ipopt (or pip install cyipopt / idaes get-extensions)",
-    "cbc": "conda install -c conda-forge coincbc",
-    "glpk": "conda install -c conda-forge glpk (or apt-get install glpk-utils)",
-    "scip": "conda install -c conda-forge scip",
-    "bonmin": "conda install -c conda-forge coinbonmin",
-    "couenne": "conda install -c conda-forge coincouenne",
+    "ipopt": "an ipopt executable on PATH (or use backend 'scipy' for a local, 'scip' for a global optimum)",
+    "cbc": "apt-get install coinor-cbc",
+    "glpk": "apt-get install glpk-utils",
+    "scip": "a scip executable on PATH (backend 'scip', from pip install pyscipopt, needs none)",
+    "bonmin": "a bonmin executable on PATH (backend 'scip' solves MINLP globally: pip install pyscipopt)",
+    "couenne": "a couenne executable on PATH (backend 'scip' solves MINLP globally: pip install pyscipopt)",
     "gurobi": "install Gurobi with a licence (pip install gurobipy)",
 }
 

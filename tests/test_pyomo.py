@@ -151,7 +151,9 @@ def test_available_and_probe():
     assert set(found) >= {"appsi_highs", "ipopt", "cbc", "glpk"}
     assert found["appsi_highs"].ok
     if not found["ipopt"].ok:
-        assert "conda install" in found["ipopt"].reason
+        # pip users get advice they can follow: no conda, and the backends that need no binary
+        assert "conda" not in found["ipopt"].reason
+        assert "backend 'scipy'" in found["ipopt"].reason
 
 
 def test_lp_max_values():
