@@ -236,7 +236,7 @@ def test_nlp_rejected_with_install_hint():
 def test_missing_solver_is_unavailable():
     if solver_availability("cbc").ok:
         pytest.skip("cbc is installed here")
-    with pytest.raises(BackendUnavailableError, match="coincbc"):
+    with pytest.raises(BackendUnavailableError, match="apt-get install coinor-cbc"):
         solve(TINY_LP, solver="cbc")
 
 
