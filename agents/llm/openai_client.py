@@ -272,6 +272,7 @@ class OpenAIClient(BaseLLM):
             raise LLMError(f"{self.model} at {self.base_url}: the reply has no choices")
         choice = choices[0]
         text = getattr(choice.message, "content", None) or ""
+        reasoning = _reasoning(choice.message)
         usage = getattr(raw, "usage", None)
         pt: int | None = getattr(usage, "prompt_tokens", None)
         ct: int | None = getattr(usage, "completion_tokens", None)
@@ -291,7 +292,22 @@ class OpenAIClient(BaseLLM):
                 estimated=estimated,
             ),
             getattr(choice, "finish_reason", None),
+            reasoning,
         )
+
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+"""Message fields in which reasoning models' servers (vLLM, DeepSeek, Ollama...) send the thinking."""
+
+
+def _reasoning(message: Any) -> str | None:
+    """The separate reasoning text of a reply message, when the server sent one."""
+    extra = getattr(message, "model_extra", None) or {}
+    for name in REASONING_FIELDS:
+        value = getattr(message, name, None) if hasattr(message, name) else extra.get(name)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
 
 
 def _detail(e: Any) -> str:
