@@ -72,13 +72,15 @@ def _resolve_edits() -> None:
     st.session_state["fs_result"] = _solve(checked.model)
 
 
-def _run_formulate(text: str, agent: str, backend: str, budget: int) -> None:
+def _run_formulate(
+    text: str, agent: str, backend: str, budget: int, time_limit: float, seed: int
+) -> None:
     try:
         llm = state.make_client()
     except Exception as e:
         st.error(f"Cannot build the LLM client: {e}")
         return
-    job = FormulateJob(text, agent, backend, budget, state.default_time_limit()).start(llm)
+    job = FormulateJob(text, agent, backend, budget, time_limit, seed=seed).start(llm)
     shown = 0
     with st.status(f"Formulating with {agent}...", expanded=True) as status:
         while True:
@@ -149,6 +151,12 @@ agent = c1.selectbox(
 backends = state.backend_choices()
 backend = c2.selectbox("Backend", backends, index=state.backend_index(backends), key="fs_backend")
 budget = int(c3.number_input("Repair budget", 0, 10, 3, key="fs_budget"))
+t1, t2 = st.columns(2)
+time_limit = float(t1.number_input("Time limit per solve (s)", 0.1, 3600.0,
+                                   state.default_time_limit(), key="fs_time_limit",
+                                   help="Every candidate solve gets it, code mode's sandboxed "
+                                   "run included."))  # fmt: skip
+seed = int(t2.number_input("Seed", 0, 2**31 - 1, 0, key="fs_seed"))
 b1, b2 = st.columns(2)
 go = b1.button("Formulate", type="primary", disabled=not choice.ok or not text.strip(),
                help=None if choice.ok else "Configure an LLM endpoint in Settings first.")  # fmt: skip
@@ -157,7 +165,7 @@ b2.button("Use the catalogue's reference model", on_click=_use_reference,
           disabled=example is None or example.model is None)  # fmt: skip
 
 if go and agent:
-    _run_formulate(text, agent, backend, budget)
+    _run_formulate(text, agent, backend, budget, time_limit, seed)
 
 _transcript()
 model = st.session_state.get("fs_model")

@@ -108,6 +108,7 @@ class FormulateJob:
     backend: str
     budget: int
     time_limit: float | None = None
+    seed: int | None = None
     steps: list[Step] = field(default_factory=list)
     formulation: Formulation | None = None
     error: str | None = None
@@ -135,9 +136,7 @@ class FormulateJob:
     def _solve(self, model: Any, **kw: Any) -> Result:
         from workbench.solving import solve
 
-        if self.time_limit is not None:
-            kw.setdefault("time_limit", self.time_limit)
-        result = solve(model, self.backend, **kw)
+        result = solve(model, self.backend, **kw)  # time_limit and seed: from formulate()
         self.n_solve += 1
         obj = "-" if result.objective is None else f"{result.objective:.6g}"
         self.add(
@@ -154,7 +153,7 @@ class FormulateJob:
         try:
             self.formulation = formulate(
                 self.text, self.agent, llm=TracingLLM(llm, self), budget=self.budget,
-                solve=self._solve,
+                solve=self._solve, time_limit=self.time_limit, seed=self.seed,
             )  # fmt: skip
         except Exception as e:  # shown on the page, never raised into Streamlit's thread
             self.error = f"{type(e).__name__}: {e}"
