@@ -181,7 +181,7 @@ class BoundSolve:
         time_limit: float | None = None,
         seed: int | None = None,
         deadline: float | None = None,
-        margin: float = 5.0,
+        margin: float = 0.0,
     ) -> None:
         self._solve = solve
         self.time_limit = check_time_limit(time_limit)
@@ -261,8 +261,9 @@ def formulate(
         Replace the solve function (tests, the batch's solver processes);
         ``backend`` is then ignored, the time limit and seed still apply.
     deadline
-        A ``time.monotonic()`` instant by which the agent must be done (see
-        :class:`BoundSolve`).
+        A ``time.monotonic()`` instant by which every solve must be done: each
+        solve's limit shrinks to the time left, and none starts with less than
+        :data:`MIN_SOLVE_S` left (:class:`DeadlineExceeded` is raised instead).
     **agent_options
         Passed to the agent's constructor (e.g. ``mode="code"``, ``max_tokens=32768``).
 

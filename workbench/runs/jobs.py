@@ -171,7 +171,7 @@ def _formulate_pipeline(
         return result
 
     llm = progress.llm = make_llm(dict(job.options.get("llm", {})))
-    margin = min(30.0, max(5.0, 0.1 * job.timeout))
+    margin = min(30.0, 0.1 * job.timeout)  # kept in hand before the executor's kill
     try:
         form = formulate(
             problem.text, job.agent, llm=llm, budget=int(job.options.get("budget", 3)),
