@@ -292,7 +292,9 @@ class LLMStub:
 
     def start(self) -> LLMStub:
         """Start serving on a free port of 127.0.0.1."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._make_handler())
+        handler = self._make_handler()
+        server_cls = type("StubServer", (ThreadingHTTPServer,), {"request_queue_size": 256})
+        server = server_cls(("127.0.0.1", 0), handler)  # dozens of clients connect at once
         server.daemon_threads = True
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}/v1"

@@ -45,7 +45,7 @@ __all__ = ["LocalExecutor"]
 def _worker_main(conn: Connection) -> None:
     # Workers ignore Ctrl-C; the parent decides what happens to a batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import workbench.solving  # noqa: F401  (warm the imports before the first job's clock starts)
+    _warm()  # before the first job's clock starts
 
     try:
         conn.send(_READY)  # the parent starts the first job's clock now
@@ -63,6 +63,23 @@ def _worker_main(conn: Connection) -> None:
             conn.send(out)
         except (BrokenPipeError, OSError):
             return
+
+
+_WARM_MODEL = {
+    "name": "warm",
+    "variables": {"x": {"lb": 0, "ub": 1}},
+    "objective": {"sense": "max", "expr": "x"},
+}
+
+
+def _warm() -> None:
+    """Import the solve path, and solve one tiny LP so the default backend is loaded too."""
+    import workbench.solving
+
+    with contextlib.suppress(Exception):  # no default backend: the first job finds out
+        from workbench.ir.io import model_from_dict
+
+        workbench.solving.solve(model_from_dict(_WARM_MODEL), "auto", time_limit=5)
 
 
 _READY = "ready"
