@@ -62,6 +62,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -251,10 +252,16 @@ def llm_case(problems: int, latency: float, old_workers: int, threads: int, work
                 items = store.items(rid)
                 store.close()
             correct = sum(bool(i["correct"]) for i in items)
-            rows.append((label, wall, mem.peak_kb / 2**20, mem.peak_procs, correct))
-        for label, wall, gb, procs, correct in rows:
+            statuses = Counter(str(i["status"]) for i in items)
+            errors = Counter((i["error"] or "")[:70] for i in items if i["status"] != "done")
+            rows.append(
+                (label, wall, mem.peak_kb / 2**20, mem.peak_procs, correct, statuses, errors)
+            )
+        for label, wall, gb, procs, correct, statuses, errors in rows:
             print(f"  {label}: wall {wall:.1f} s, peak RSS {gb:.2f} GB over {procs} processes, "
-                  f"{correct}/{problems} correct")  # fmt: skip
+                  f"{correct}/{problems} correct; items {dict(statuses)}")  # fmt: skip
+            for why, n in errors.most_common(3):
+                print(f"    {n} x {why}")
         (_, w_old, m_old, *_), (_, w_new, m_new, *_) = rows
         print(f"  threads vs process per problem: wall {w_old / w_new:.1f}x faster, "
               f"memory {m_old / m_new:.1f}x smaller (targets: wall <= 15 s, RSS <= 2 GB)")  # fmt: skip

@@ -196,6 +196,17 @@ def test_a_formulate_job_at_its_deadline_stops_and_keeps_its_model(llm_stub, tmp
         assert len(store.llm_calls(rid, job.key)) == 2
 
 
+def test_llm_concurrency_0_runs_formulate_jobs_in_the_worker_processes(llm_stub, tmp_path) -> None:
+    file = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "p", "description": "Problem p: maximise profit.", "ground_truth": 11},
+    ])  # fmt: skip
+    llm_stub.respond_with(lambda req: reply(LP))
+    outs = LocalExecutor(1, llm_concurrency=0).run(formulate_jobs(file, llm_stub.url))
+    assert [(o.status, o.score.get("correct"), len(o.llm_calls)) for o in outs] == [
+        ("done", True, 1)
+    ]
+
+
 @pytest.mark.slow
 def test_a_formulate_job_killed_at_its_timeout_keeps_its_model(llm_stub, tmp_path) -> None:
     file = write_jsonl(tmp_path / "p.jsonl", [
