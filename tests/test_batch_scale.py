@@ -397,6 +397,23 @@ def test_pyomo_gives_untouched_variables_values_within_their_bounds() -> None:
     assert res.values == {"x": 4.0, "z": 3.0, "w": -1.0, "f": 0.0}
 
 
+def test_code_mode_values_left_unset_do_not_break_the_checks() -> None:
+    from agents.common.evaluate import result_from_sandbox
+    from agents.common.feedback import diagnose
+
+    out = {"termination": "optimal", "objective": 0.0, "values": {"x": 0.0, "u": None,
+           "y": {"a": None, "b": 0.0}}}  # fmt: skip
+    assert "Every variable is zero" in (diagnose("Minimise cost.", result_from_sandbox(out)) or "")
+    out["values"]["y"]["b"] = 2.0
+    assert diagnose("Minimise cost.", result_from_sandbox(out)) is None
+
+
+def test_formulate_cli_refuses_a_time_limit_that_is_not_positive() -> None:
+    for bad in ("0", "-2"):
+        res = CliRunner().invoke(app, ["formulate", "Maximise x.", "--time-limit", bad])
+        assert res.exit_code == 2 and "--time-limit must be a number of seconds > 0" in res.output
+
+
 def test_a_finished_run_is_never_shown_as_interrupted(tmp_path) -> None:
     from streamlit.testing.v1 import AppTest
 
