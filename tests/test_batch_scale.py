@@ -414,6 +414,22 @@ def test_formulate_cli_refuses_a_time_limit_that_is_not_positive() -> None:
         assert res.exit_code == 2 and "--time-limit must be a number of seconds > 0" in res.output
 
 
+def test_the_app_keeps_an_uploaded_file_only_when_it_is_well_formed(tmp_path) -> None:
+    from app.components.bench_launch import bench_command, save_upload
+
+    db = tmp_path / "home" / "runs.db"
+    good = b'{"id": "a", "description": "Maximise x.", "ground_truth": 1}\n'
+    with pytest.raises(WorkbenchError, match=r":1: field 'description': missing"):
+        save_upload(db, "bad one.jsonl", b'{"id": "a", "ground_truth": 1}\n')
+    assert not list((db.parent / "datasets").iterdir())  # nothing kept
+    file = save_upload(db, "mine.jsonl", good)
+    assert file.parent == db.parent / "datasets" and file.read_bytes() == good
+    assert [p.id for p in load_jsonl(file)] == ["a"]
+    cmd = bench_command(suite="nl", backends=["highs"], workers=2, time_limit=30, store=db,
+                        name="n", pipeline="formulate", path=file, llm_concurrency=16)  # fmt: skip
+    assert cmd[cmd.index("--path") + 1] == str(file) and "--llm-concurrency" in cmd
+
+
 def test_a_finished_run_is_never_shown_as_interrupted(tmp_path) -> None:
     from streamlit.testing.v1 import AppTest
 

@@ -166,7 +166,7 @@ def _formulate_pipeline(
     def tracked(model: Any, **kw: Any) -> Any:
         if progress.cancelled.is_set():
             raise DeadlineExceeded("the executor gave up on this job")
-        result = run_solve(model, backend, **{**job.options.get("solve_options", {}), **kw})
+        result = run_solve(model, backend, **kw)
         progress.model, progress.result = model, result
         return result
 
