@@ -449,7 +449,8 @@ def bench(
         status, wall = _execute(rs, rid, ex, total, label, store)
     else:
         rs.finish_run(rid, "done")
-    _report(rs, rid, status, wall, as_json, executor=ex_name, workers=n_workers, ran=total)
+    _report(rs, rid, status, wall, as_json, executor=ex_name, workers=n_workers, ran=total,
+            llm_concurrency=n_llm)  # fmt: skip
 
 
 def _sha256(path: Path) -> str:
