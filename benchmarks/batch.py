@@ -1,4 +1,6 @@
-"""Batch throughput: the catalogue solved many times with 1 and with 2 local workers, in one run.
+"""Batch throughput: solve-bound and LLM-bound batches through the local executor, in one run.
+
+**Solve-bound** (``--case solve``): the catalogue solved many times with 1 and with 2 local workers.
 
 The batch is the built-in catalogue repeated ``R`` times (distinct item keys
 ``id|backend|rN``), each problem with every backend of ``highs``/``cpsat``
@@ -30,18 +32,37 @@ libraries inside ``run_job``; that is shown separately.  Nothing here runs
 an NLP, so no torch/pyomo import is in the timings.  No assertion: this is a
 measurement, and the machine's other load shows up in it.
 
-Run: ``python benchmarks/batch.py [--repeat 40] [--backends highs,cpsat]``
+**LLM-bound** (``--case llm``): 96 problems (``--problems``) formulated by
+ORThought through the real ``openai`` client against the loopback stub of
+``tests/llm_stub.py``, which answers every call after a fixed 2 s
+(``--latency``) with a correct model (so one call per problem; simulated:
+the LLM, nothing else).  It runs two ways in the same script run:
+
+* **process per problem** (today's way before LLM threads):
+  ``LocalExecutor(32, llm_concurrency=0)``: 32 worker processes, each running
+  one whole formulate job at a time;
+* **threads**: ``LocalExecutor(2, llm_concurrency=32)``: 32 conversations on
+  threads of the batch process, their solves on 2 worker processes.
+
+It prints the wall time (target <= 15 s for 96 problems at 2 s per call) and
+the peak resident memory summed over the batch process and all its children
+(target <= 2 GB; sampled every 50 ms from /proc; the stub server runs in the
+batch process and is counted in both).
+
+Run: ``python benchmarks/batch.py [--case all|solve|llm] [--repeat 40] [--backends highs,cpsat]``
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -130,14 +151,141 @@ def measure(jobs: list[Job], workers: int, db: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """*pid* and all its descendants (from /proc/PID/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in task.read_text().split())
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+class PeakRSS:
+    """Samples the summed resident memory of this process and its children in a thread."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        import threading
+
+        self.every, self.peak_kb, self.peak_procs = every, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids = _tree(os.getpid())
+            total = sum(_rss_kb(p) for p in pids)
+            if total > self.peak_kb:
+                self.peak_kb, self.peak_procs = total, len(pids)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+LP_MODEL = {  # max 3x + 2y s.t. x + y <= 4, x + 3y <= 6, x <= 3: optimum 11
+    "name": "lp", "variables": {"x": {"lb": 0}, "y": {"lb": 0}},
+    "objective": {"sense": "max", "expr": "3*x + 2*y"},
+    "constraints": [{"name": "a", "expr": "x + y <= 4"}, {"name": "b", "expr": "x + 3*y <= 6"},
+                    {"name": "c", "expr": "x <= 3"}],
+}  # fmt: skip
+
+
+def llm_case(problems: int, latency: float, old_workers: int, threads: int, workers: int) -> None:
+    """The LLM-bound batch, process per problem and then on threads; prints both."""
+    import json
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from llm_stub import LLMStub, StubReply
+
+    from workbench.runs.batch import plan_jobs
+    from workbench.runs.local import LocalExecutor as Local
+
+    os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark-stub")
+    text = json.dumps({"understanding": "u", "steps": "s", "model": LP_MODEL})
+    with tempfile.TemporaryDirectory() as tmp, LLMStub() as stub:
+        stub.respond_with(lambda req: StubReply(text=text, delay=latency))
+        file = Path(tmp) / "problems.jsonl"
+        file.write_text("".join(
+            json.dumps({"id": f"p{k:03d}", "description": f"Problem {k}: maximise the profit.",
+                        "ground_truth": 11}) + "\n" for k in range(problems)))  # fmt: skip
+        ps = get_dataset("jsonl", path=str(file))
+        llm = {"kind": "openai", "base_url": stub.url, "model": "stub", "max_retries": 0}
+        jobs = plan_jobs(ps, dataset="jsonl", dataset_args={"path": str(file)},
+                         pipeline="formulate", agents=["orthought"], time_limit=60,
+                         options={"llm": llm, "budget": 3})  # fmt: skip
+        print(f"\nLLM-bound: {problems} problems, one LLM call each answered after {latency:g} s "
+              f"(loopback stub), ORThought, HiGHS; ideal wall at {threads} in flight: "
+              f"{math.ceil(problems / threads) * latency:.0f} s")  # fmt: skip
+        rows = []
+        for label, ex in (
+            (f"process per problem: {old_workers} workers, llm_concurrency=0",
+             Local(old_workers, llm_concurrency=0)),
+            (f"threads: {workers} solver workers, llm_concurrency={threads}",
+             Local(workers, llm_concurrency=threads)),
+        ):  # fmt: skip
+            with tempfile.TemporaryDirectory() as dbdir, PeakRSS() as mem:
+                store = RunStore(Path(dbdir) / "runs.db")
+                t0 = time.perf_counter()
+                rid = run_batch(store, jobs, executor=ex)
+                wall = time.perf_counter() - t0
+                items = store.items(rid)
+                store.close()
+            correct = sum(bool(i["correct"]) for i in items)
+            statuses = Counter(str(i["status"]) for i in items)
+            errors = Counter((i["error"] or "")[:70] for i in items if i["status"] != "done")
+            rows.append(
+                (label, wall, mem.peak_kb / 2**20, mem.peak_procs, correct, statuses, errors)
+            )
+        for label, wall, gb, procs, correct, statuses, errors in rows:
+            print(f"  {label}: wall {wall:.1f} s, peak RSS {gb:.2f} GB over {procs} processes, "
+                  f"{correct}/{problems} correct; items {dict(statuses)}")  # fmt: skip
+            for why, n in errors.most_common(3):
+                print(f"    {n} x {why}")
+        (_, w_old, m_old, *_), (_, w_new, m_new, *_) = rows
+        print(f"  threads vs process per problem: wall {w_old / w_new:.1f}x faster, "
+              f"memory {m_old / m_new:.1f}x smaller (targets: wall <= 15 s, RSS <= 2 GB)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the measurement and print it."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--case", choices=("all", "solve", "llm"), default="all")
     ap.add_argument("--repeat", type=int, default=40, help="copies of the catalogue (default 40)")
     ap.add_argument("--backends", default="highs,cpsat")
+    ap.add_argument("--problems", type=int, default=96, help="LLM-bound problems (default 96)")
+    ap.add_argument("--latency", type=float, default=2.0, help="stub seconds per LLM call")
+    ap.add_argument("--old-workers", type=int, default=32,
+                    help="processes of the process-per-problem run (default 32)")  # fmt: skip
+    ap.add_argument("--llm-concurrency", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2, help="solver workers of the threads run")
     args = ap.parse_args(argv)
 
     print(f"cores available: {len(os.sched_getaffinity(0))}; load average {os.getloadavg()[0]:.2f}")
+    if args.case in ("all", "llm"):
+        llm_case(args.problems, args.latency, args.old_workers, args.llm_concurrency, args.workers)
+    if args.case == "llm":
+        return 0
     pairs = probe([b.strip() for b in args.backends.split(",") if b.strip()])
     jobs = batch_jobs(pairs, args.repeat)
     bare_wall, bare_times = bare(jobs)

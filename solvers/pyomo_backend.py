@@ -564,6 +564,7 @@ class PyomoBackend:
         if has_point or term is Termination.OPTIMAL:
             with contextlib.suppress(RuntimeError):
                 results.solution_loader.load_vars()
+                _fill_untouched(form.variables)
                 res.values = form.values_by_variable()
                 res.objective = finite(results.best_feasible_objective)
         res.bound = finite(results.best_objective_bound)
@@ -631,6 +632,7 @@ class PyomoBackend:
         res = Result(term, timings=timings, diagnostics=diag)
         if len(results.solution) > 0 and (has_point or term.has_solution):
             form.model.solutions.load_from(results)
+            _fill_untouched(form.variables)
             res.values = form.values_by_variable()
             res.objective = finite(pyo.value(form.objective, exception=False))
             if is_lp and term is Termination.OPTIMAL:
@@ -641,3 +643,22 @@ class PyomoBackend:
             res.gap = abs(res.objective - res.bound) / max(1.0, abs(res.objective))
         res.history = [(timings.solve, res.objective, res.bound)]
         return res
+
+
+def _fill_untouched(variables: list[Any]) -> None:
+    """Give each variable the solver left without a value (no constraint or objective uses it)
+    0 clipped to its bounds (rounded into them when it is integer), so no value is ``NaN``.
+
+    Any such value is optimal: the variable appears nowhere, so it changes nothing.
+    """
+    import math
+
+    for v in variables:
+        if v.value is not None:
+            continue
+        lo = -math.inf if v.lb is None else float(v.lb)
+        hi = math.inf if v.ub is None else float(v.ub)
+        x = min(max(0.0, lo), hi)
+        if v.is_integer() and not float(x).is_integer():
+            x = float(math.ceil(lo)) if math.ceil(lo) <= hi else float(math.floor(hi))
+        v.set_value(x, skip_validation=True)

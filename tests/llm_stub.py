@@ -61,6 +61,10 @@ class StubReply:
         a dict: send it as is.
     finish_reason
         ``"stop"`` or ``"length"``.
+    reasoning
+        A reasoning model's thinking, sent next to the content in the message
+        field named *reasoning_field* (``reasoning_content`` as vLLM and
+        DeepSeek send it, or ``reasoning``); ``None``: no such field.
     """
 
     status: int = 200
@@ -70,6 +74,8 @@ class StubReply:
     delay: float = 0.0
     usage: bool | dict[str, int] | None = True
     finish_reason: str = "stop"
+    reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"
 
 
 @dataclass
@@ -195,6 +201,9 @@ class LLMStub:
 
     def _completion_body(self, req: StubRequest, r: StubReply) -> dict[str, Any]:
         text = r.text or ""
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if r.reasoning is not None:
+            message[r.reasoning_field] = r.reasoning
         out: dict[str, Any] = {
             "id": f"chatcmpl-stub-{len(self.requests)}",
             "object": "chat.completion",
@@ -203,7 +212,7 @@ class LLMStub:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
+                    "message": message,
                     "finish_reason": r.finish_reason,
                 }
             ],  # fmt: skip
@@ -283,7 +292,9 @@ class LLMStub:
 
     def start(self) -> LLMStub:
         """Start serving on a free port of 127.0.0.1."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._make_handler())
+        handler = self._make_handler()
+        server_cls = type("StubServer", (ThreadingHTTPServer,), {"request_queue_size": 256})
+        server = server_cls(("127.0.0.1", 0), handler)  # dozens of clients connect at once
         server.daemon_threads = True
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}/v1"

@@ -64,7 +64,7 @@ def _counts(db: Path, rid: str) -> dict[str, dict[str, int]]:
     [
         (["--suite", "nope"], "unknown suite 'nope'; use one of catalog, mip"),
         (["--suite", "ghost"], "dataset 'ghost', which is not registered"),
-        (["--suite", "nl"], "needs --dataset NAME"),
+        (["--suite", "nl"], "needs --path FILE.jsonl (your own problems) or --dataset NAME"),
         ([], "give --suite"),
         (["--suite", "catalog", "--backend", "higs"], "did you mean 'highs'"),
         (["--suite", "catalog", "--ids", "diet,nope"], "no item 'nope'"),

@@ -58,7 +58,9 @@ def test_formulate_batch_records_items_calls_and_transcripts(llm_stub, tmp_path)
     rid = summary["run_id"] if "run_id" in summary else summary["run"]["id"]
     rs = RunStore(store, readonly=True)
     items = rs.items(rid)
-    assert len(items) == 3 and all(i["status"] == "done" and i["correct"] == 1 for i in items)
+    assert len(items) == 3 and all(i["status"] == "done" and i["correct"] == 1 for i in items), [
+        (i["status"], i["error"], i["termination"]) for i in items
+    ]
     calls = rs.llm_calls(rid)
     assert len(calls) == 3 and all(c["prompt_tokens"] > 0 and c["model"] for c in calls)
     assert all(c["prompt"][0]["role"] == "system" for c in calls)

@@ -235,8 +235,56 @@ def test_max_completion_tokens_fallback(llm_stub: LLMStub) -> None:
 def test_truncated_json_raises_with_raw_text(llm_stub: LLMStub) -> None:
     llm_stub.truncated({"x": 3, "y": 1, "note": "a long explanation"})
     with pytest.raises(AgentOutputError, match="not valid JSON.*max_tokens") as info:
-        complete_json(client(llm_stub), USER, Plan, max_tokens=8)
+        complete_json(client(llm_stub), USER, Plan, max_tokens=8, length_retries=0)
     assert info.value.raw.startswith('{"x": 3') and len(info.value.raw) < 30
+
+
+def test_a_reply_cut_at_max_tokens_is_asked_again_with_twice_the_budget(
+    llm_stub: LLMStub,
+) -> None:
+    llm_stub.truncated({"x": 3, "y": 1}).truncated({"x": 3, "y": 1}).json({"x": 3, "y": 1})
+    c = client(llm_stub)
+    plan, done = complete_json(c, USER, Plan, max_tokens=1000)  # no repair try spent
+    assert plan == Plan(x=3, y=1) and done.finish_reason == "stop"
+    sent = [r.body["max_tokens"] for r in llm_stub.chat_requests]
+    assert sent == [1000, 2000, 4000]
+    assert all(r.body["messages"] == llm_stub.chat_requests[0].body["messages"]
+               for r in llm_stub.chat_requests)  # fmt: skip
+
+
+def test_cut_replies_count_as_one_failed_try_after_the_length_retries(llm_stub: LLMStub) -> None:
+    for _ in range(3):
+        llm_stub.truncated({"x": 3, "y": 1})
+    llm_stub.json({"x": 4, "y": 1})
+    plan, _ = complete_json(client(llm_stub), USER, Plan, max_tokens=300, retries=1)
+    assert plan == Plan(x=4, y=1)
+    assert [r.body["max_tokens"] for r in llm_stub.chat_requests] == [300, 600, 1200, 300]
+    assert "not valid JSON" in llm_stub.chat_requests[-1].body["messages"][-1]["content"]
+
+
+def test_a_reply_that_parses_although_cut_is_taken_as_it_is(llm_stub: LLMStub) -> None:
+    llm_stub.json({"x": 3, "y": 1}, finish_reason="length")
+    plan, _ = complete_json(client(llm_stub), USER, Plan, max_tokens=300)
+    assert plan == Plan(x=3, y=1) and len(llm_stub.chat_requests) == 1
+
+
+def test_a_think_block_before_the_json_is_not_part_of_the_answer(llm_stub: LLMStub) -> None:
+    llm_stub.reply('<think>\nx must be 3 since {"x": 0} fails.\n</think>\n{"x": 3, "y": 1}')
+    plan, done = complete_json(client(llm_stub), USER, Plan)
+    assert plan == Plan(x=3, y=1) and done.text.startswith("<think>")
+    with pytest.raises(AgentOutputError, match="not valid JSON"):  # only a leading block
+        parse_json('{"x": 3, "y": 1} <think>late</think>', Plan)
+
+
+def test_a_separate_reasoning_field_is_kept_and_not_parsed(llm_stub: LLMStub) -> None:
+    llm_stub.reply('{"x": 3, "y": 1}', reasoning="Let me think: x = 3.")
+    llm_stub.reply('{"x": 5, "y": 1}', reasoning="Other servers say reasoning.",
+                   reasoning_field="reasoning")  # fmt: skip
+    c = client(llm_stub)
+    plan, done = complete_json(c, USER, Plan)
+    assert plan == Plan(x=3, y=1) and done.reasoning == "Let me think: x = 3."
+    plan, done = complete_json(c, USER, Plan)
+    assert plan == Plan(x=5, y=1) and done.reasoning == "Other servers say reasoning."
 
 
 def test_garbage_then_valid_with_retry(llm_stub: LLMStub) -> None:

@@ -56,6 +56,30 @@ def test_capacity_caps_llm_and_gpu_jobs() -> None:
         RayExecutor(2, llm_concurrency=0)
 
 
+def test_llm_jobs_run_besides_the_solve_jobs_up_to_llm_concurrency() -> None:
+    from collections import deque
+
+    class Task:  # records what would be submitted (no cluster needed)
+        def options(self, **opts: Any) -> Task:
+            self.opts = opts
+            return self
+
+        def remote(self, job: Job) -> object:
+            return object()
+
+    ex = RayExecutor(1, llm_concurrency=3)
+    cpu = [Job(key=f"c{k}", item_id="i", dataset="d", backend="highs") for k in range(2)]
+    llm = [Job(key=f"l{k}", item_id="i", dataset="d", pipeline="formulate", agent="a")
+           for k in range(5)]  # fmt: skip
+    queues = {"cpu": deque(enumerate(cpu)), "torch": deque(),
+              "llm": deque((k + 2, j) for k, j in enumerate(llm))}  # fmt: skip
+    inflight: dict[Any, tuple[Job, float]] = {}
+    sent = ex._submit(queues, inflight, {"cpu": 1, "torch": 1, "llm": 3}, Task(), 0.0, True)
+    assert [j.key for j in sent] == ["c0", "l0", "l1", "l2"]  # 1 solve job + 3 conversations
+    llm_opts = task_options(llm[0], cluster_gpus=0, num_gpus_per_torch_job=1, llm_resource=True)
+    assert llm_opts["num_cpus"] == 0 and llm_opts["resources"] == {"llm": 1}
+
+
 # ------------------------------------------------------------ a real cluster
 
 
@@ -105,9 +129,11 @@ def cluster() -> Iterator[Any]:
 
 @pytest.mark.slow
 def test_ray_records_crash_and_timeout_and_finishes_the_rest(cluster: Any, tmp_path: Path) -> None:
+    # 8 s: the clock includes starting a Ray worker (after the segfault), and the formulate
+    # job (no CPU slot) starts its own worker at the same time
     ids = [p.id for p in wbtest_plugins.load_traps(4)]
     jobs = [Job(key=f"{i}|trap|", item_id=i, dataset="tiny_traps", dataset_args={"n": 4},
-                backend="trap", timeout=4.0) for i in ids]  # fmt: skip
+                backend="trap", timeout=8.0) for i in ids]  # fmt: skip
     jobs.append(Job(key="tiny_00|echo", item_id="tiny_00", dataset="tiny", pipeline="formulate",
                     agent="echo", dataset_args={"n": 4}))  # fmt: skip
     with RunStore(tmp_path / "runs.db") as store:
@@ -118,7 +144,7 @@ def test_ray_records_crash_and_timeout_and_finishes_the_rest(cluster: Any, tmp_p
     assert cluster.is_initialized()  # not ours to stop
     segv, hang = items.pop("trap_segv|trap|"), items.pop("trap_hang|trap|")
     assert segv["status"] == "crashed" and "worker died" in segv["error"]
-    assert hang["status"] == "timeout" and "4 s wall-clock limit" in hang["error"]
+    assert hang["status"] == "timeout" and "8 s wall-clock limit" in hang["error"]
     assert len(items) == 5
     for it in items.values():
         assert it["status"] == "done" and it["correct"] == 1, it

@@ -63,7 +63,10 @@ class Problem:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-DATASETS: LazyRegistry[Callable[..., list[Problem]]] = LazyRegistry("workbench.datasets")
+DATASETS: LazyRegistry[Callable[..., list[Problem]]] = LazyRegistry(
+    "workbench.datasets", builtin={"jsonl": "workbench.eval.nl:load_jsonl"}
+)
+"""Registered datasets; ``jsonl`` (a user's own file, ``path=FILE``) is always there."""
 
 
 def dataset_names() -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
@@ -37,18 +38,22 @@ class LazyRegistry(Generic[T]):
         self._targets: dict[str, str] = dict(builtin or {})
         self._loaded: dict[str, T] = {}
         self._scanned = False
+        self._lock = threading.Lock()
 
     def _scan(self) -> None:
         if self._scanned:
             return
-        self._scanned = True
-        for ep in entry_points(group=self.group):
-            self._targets.setdefault(ep.name, ep.value)
-        for entry in os.environ.get(PLUGINS_ENV, "").split(";"):
-            group, _, rest = entry.strip().partition("|")
-            name, _, target = rest.partition("=")
-            if group == self.group and name and ":" in target:
-                self._targets[name.strip()] = target.strip()
+        with self._lock:  # threads (the batch's LLM lane) look names up at once
+            if self._scanned:
+                return
+            for ep in entry_points(group=self.group):
+                self._targets.setdefault(ep.name, ep.value)
+            for entry in os.environ.get(PLUGINS_ENV, "").split(";"):
+                group, _, rest = entry.strip().partition("|")
+                name, _, target = rest.partition("=")
+                if group == self.group and name and ":" in target:
+                    self._targets[name.strip()] = target.strip()
+            self._scanned = True
 
     def register(self, name: str, target: str | T) -> None:
         """Register *target* (an object, or a ``'module:attr'`` string) as *name*."""

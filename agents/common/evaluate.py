@@ -65,11 +65,23 @@ def result_from_sandbox(out: dict[str, Any]) -> Result:
     )
 
 
-def sandbox_pyomo(code: str) -> dict[str, Any]:
-    """Run Pyomo code in the sandbox (network cut, limits applied); return a plain outcome dict."""
+SANDBOX_START_S = 30.0
+"""Seconds the sandboxed process gets beyond the solver's time limit (start-up, Pyomo's import)."""
+
+
+def sandbox_pyomo(code: str, time_limit: float | None = None) -> dict[str, Any]:
+    """Run Pyomo code in the sandbox (network cut, limits applied); return a plain outcome dict.
+
+    With *time_limit*, HiGHS gets it as its ``time_limit`` option and the
+    sandboxed process is killed ``SANDBOX_START_S`` seconds after it.
+    """
     from agents.sandbox import run_pyomo_model
 
-    res = run_pyomo_model(code)
+    if time_limit is None:
+        res = run_pyomo_model(code)
+    else:
+        res = run_pyomo_model(code, solver_options={"time_limit": float(time_limit)},
+                              timeout=float(time_limit) + SANDBOX_START_S)  # fmt: skip
     out: dict[str, Any] = {"isolation": res.isolation.value, "solver": "appsi_highs"}
     if res.ok and isinstance(res.value, dict):
         v = res.value
@@ -99,7 +111,8 @@ def evaluate_candidate(
     solve
         The solve function (``workbench.solve`` with the chosen backend).
     run_code
-        Runs Pyomo code in the sandbox and returns its outcome dict (code mode).
+        Runs Pyomo code and returns its outcome dict (code mode; tests); default:
+        :func:`sandbox_pyomo` with the solve function's time limit.
     """
     if candidate.ir is not None:
         try:
@@ -121,7 +134,11 @@ def evaluate_candidate(
             model=model, result=result, feedback=diagnose(text, result, sense=model.objective.sense)
         )
     if candidate.code is not None:
-        out = (run_code or sandbox_pyomo)(candidate.code)
+        if run_code is not None:
+            out = run_code(candidate.code)
+        else:  # the same limit (and deadline) as an IR candidate's solve
+            limit = solve.limit() if hasattr(solve, "limit") else getattr(solve, "time_limit", None)
+            out = sandbox_pyomo(candidate.code, time_limit=limit)
         if not out.get("ok", False):
             err = str(out.get("error") or "the code failed")
             return Evaluation(

@@ -36,12 +36,12 @@ def sense_from_text(text: str) -> str | None:
 
 
 def _flat_values(values: dict[str, Any]) -> list[float]:
+    """Every value that is a number (code mode reports ``None`` for a variable left unset)."""
     out: list[float] = []
     for v in values.values():
-        if isinstance(v, dict):
-            out.extend(float(x) for x in v.values())
-        else:
-            out.append(float(v))
+        for x in v.values() if isinstance(v, dict) else (v,):
+            if isinstance(x, int | float) and x == x:
+                out.append(float(x))
     return out
 
 

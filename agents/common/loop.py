@@ -12,7 +12,23 @@ from agents.llm.structured import complete_json
 from workbench.errors import AgentOutputError
 from workbench.formulation import Attempt, Formulation
 
-__all__ = ["Conversation", "ask_json", "finish"]
+__all__ = ["AGENT_MAX_TOKENS", "Conversation", "ask_json", "check_max_tokens", "finish"]
+
+AGENT_MAX_TOKENS = 16384
+"""The agents' default reply budget: room for a model whose data tables are written out."""
+
+
+def check_max_tokens(max_tokens: int) -> int:
+    """*max_tokens* as an int >= 256.
+
+    Raises
+    ------
+    ValueError
+        If it is not an integer >= 256 (the message quotes it).
+    """
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 256:
+        raise ValueError(f"max_tokens must be an integer >= 256, got {max_tokens!r}")
+    return max_tokens
 
 
 @dataclass
@@ -27,12 +43,16 @@ class Conversation:
     def __post_init__(self) -> None:
         self.start_calls = len(getattr(self.llm, "calls", []))
 
-    def add(self, role: str, content: str, prompt: str | None = None) -> None:
-        """Append a message (and its transcript entry)."""
+    def add(
+        self, role: str, content: str, prompt: str | None = None, reasoning: str | None = None
+    ) -> None:
+        """Append a message (and its transcript entry, with a reasoning model's thinking)."""
         self.messages.append({"role": role, "content": content})
         entry: dict[str, Any] = {"role": role, "content": content}
         if prompt:
             entry["prompt"] = prompt
+        if reasoning:
+            entry["reasoning"] = reasoning
         self.transcript.append(entry)
 
     def calls(self) -> list[dict[str, Any]]:
@@ -45,8 +65,13 @@ class Conversation:
         return at(index) if at is not None else nullcontext()
 
 
-def ask_json(conv: Conversation, schema: type[Any], *, stage: str, max_tokens: int = 4096) -> Any:
+def ask_json(
+    conv: Conversation, schema: type[Any], *, stage: str, max_tokens: int = AGENT_MAX_TOKENS
+) -> Any:
     """Ask for JSON fitting *schema*; add the reply (or the failure) to the conversation.
+
+    A reply cut at *max_tokens* is asked again with a larger budget first
+    (see :func:`~agents.llm.structured.complete_json`).
 
     Returns the parsed value, or raises :class:`AgentOutputError` after logging the raw text.
     """
@@ -55,7 +80,8 @@ def ask_json(conv: Conversation, schema: type[Any], *, stage: str, max_tokens: i
     except AgentOutputError as e:
         conv.add("assistant", e.raw, prompt=f"reply:{stage}")
         raise
-    conv.add("assistant", completion.text, prompt=f"reply:{stage}")
+    conv.add("assistant", completion.text, prompt=f"reply:{stage}",
+             reasoning=getattr(completion, "reasoning", None))  # fmt: skip
     return value
 
 

@@ -114,11 +114,15 @@ class Completion:
     """A reply: its text, its accounting and why generation stopped.
 
     ``finish_reason == "length"`` means the reply was cut at ``max_tokens``.
+    ``reasoning`` is a reasoning model's separate chain of thought (the
+    ``reasoning_content`` or ``reasoning`` field some servers send next to
+    the answer); it is kept for the transcript and never parsed as the answer.
     """
 
     text: str
     usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
+    reasoning: str | None = None
 
 
 @runtime_checkable

@@ -13,13 +13,17 @@ sent at one of three levels (see :data:`JSON_LEVELS`):
 
 Replies are parsed with :func:`json.loads` and validated; a failure raises
 :class:`workbench.errors.AgentOutputError` carrying the raw text.  Nothing
-is salvaged: the one form accepted besides bare JSON is a reply that is
-*entirely* one fenced block, as text-mode models often write it.
+is salvaged: the forms accepted besides bare JSON are a reply that is
+*entirely* one fenced block, as text-mode models often write it, and either
+of those after one leading ``<think>...</think>`` block, as reasoning models
+write it.  A reply cut at ``max_tokens`` (``finish_reason == "length"``) is
+asked again with a larger budget before a repair try is spent.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib.resources import files
@@ -37,7 +41,14 @@ __all__ = [
     "parse_json",
     "prompt",
     "schema_response_format",
+    "strip_think",
 ]
+
+LENGTH_RETRIES = 2
+"""How many times a reply cut at ``max_tokens`` is asked again, each time with twice the budget."""
+
+MAX_TOKENS_CAP = 131072
+"""The largest ``max_tokens`` a length retry asks for."""
 
 JSON_LEVELS = ("json_schema", "json_object", "text")
 M = TypeVar("M", bound=BaseModel)
@@ -115,8 +126,16 @@ def with_system_note(messages: list[Message], note: str | None) -> list[Message]
     return [{"role": "system", "content": note.strip()}, *messages]
 
 
+_THINK = re.compile(r"\A\s*<think>.*?</think>", re.DOTALL)
+
+
+def strip_think(text: str) -> str:
+    """*text* without one leading ``<think>...</think>`` block (reasoning models' thinking)."""
+    return _THINK.sub("", text, count=1)
+
+
 def _unfence(text: str) -> str:
-    s = text.strip()
+    s = strip_think(text).strip()
     if s.startswith("```") and s.endswith("```") and s.count("```") == 2:
         first_newline = s.find("\n")
         if first_newline != -1 and s[3:first_newline].strip().lower() in ("", "json"):
@@ -177,6 +196,7 @@ def complete_json(
     max_tokens: int = ...,
     retries: int = ...,
     name: str | None = ...,
+    length_retries: int = ...,
 ) -> tuple[M, Completion]: ...
 @overload
 def complete_json(
@@ -188,6 +208,7 @@ def complete_json(
     max_tokens: int = ...,
     retries: int = ...,
     name: str | None = ...,
+    length_retries: int = ...,
 ) -> tuple[Any, Completion]: ...
 
 
@@ -200,6 +221,7 @@ def complete_json(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     retries: int = 0,
     name: str | None = None,
+    length_retries: int = LENGTH_RETRIES,
 ) -> tuple[Any, Completion]:
     """Ask *llm* for JSON that fits *schema*; parse and validate the reply.
 
@@ -216,6 +238,10 @@ def complete_json(
         ask again.  Every try is a logged call.
     name
         The schema's name in the request (default: the class name or title).
+    length_retries
+        How many times an unusable reply cut at ``max_tokens`` is asked again
+        with twice the budget (up to :data:`MAX_TOKENS_CAP`) before it counts
+        as a failed try.
 
     Returns
     -------
@@ -231,15 +257,26 @@ def complete_json(
         raise ValueError(f"retries must be >= 0, got {retries!r}")
     rf = schema_response_format(schema, name)
     msgs = normalize_messages(messages)
+    if length_retries < 0:
+        raise ValueError(f"length_retries must be >= 0, got {length_retries!r}")
     for k in range(retries + 1):
-        completion = llm.complete(
-            msgs, temperature=temperature, max_tokens=max_tokens, response_format=rf
-        )
+        budget, grown = max_tokens, 0
+        while True:
+            completion = llm.complete(
+                msgs, temperature=temperature, max_tokens=budget, response_format=rf
+            )
+            cut = completion.finish_reason == "length"
+            if not cut or grown >= length_retries or budget >= MAX_TOKENS_CAP:
+                break
+            try:
+                return parse_json(completion.text, schema), completion
+            except AgentOutputError:  # cut short: the same request with a larger budget
+                budget, grown = min(2 * budget, MAX_TOKENS_CAP), grown + 1
         try:
             return parse_json(completion.text, schema), completion
         except AgentOutputError as e:
             if completion.finish_reason == "length":
-                e.args = (f"{e.args[0]} (cut at max_tokens={max_tokens})",)
+                e.args = (f"{e.args[0]} (cut at max_tokens={budget})",)
             if k == retries:
                 raise
             msgs = [

@@ -18,7 +18,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel
 
 from agents.common.evaluate import Candidate, Evaluation, evaluate_candidate
-from agents.common.loop import Conversation, ask_json, better, finish
+from agents.common.loop import (
+    AGENT_MAX_TOKENS,
+    Conversation,
+    ask_json,
+    better,
+    check_max_tokens,
+    finish,
+)
 from agents.common.prompts import load_prompt
 from workbench.errors import AgentOutputError
 from workbench.formulation import Attempt, Formulation
@@ -97,16 +104,19 @@ class Llmopt:
     instructions
         Extra instruction text sent as a system message first (what Trace/POLCA tune);
         ``None`` (default) sends the published prompts only.
+    max_tokens
+        The reply budget of each call (a cut reply is asked again with more first).
     """
 
     name: ClassVar[str] = "llmopt"
 
     def __init__(
         self, mode: Literal["ir", "code"] = "ir", judge: bool = True, run_code: Any = None,
-        instructions: str | None = None,
+        instructions: str | None = None, max_tokens: int = AGENT_MAX_TOKENS,
     ) -> None:  # fmt: skip
         if mode not in ("ir", "code"):
             raise ValueError(f"mode must be 'ir' or 'code', got {mode!r}")
+        self.max_tokens = check_max_tokens(max_tokens)
         self.mode = mode
         self.judge = judge
         self.run_code = run_code
@@ -137,9 +147,9 @@ class Llmopt:
 
     def _ask_artifact(self, conv: Conversation, k: int) -> Candidate:
         if self.mode == "ir":
-            reply = ask_json(conv, ModelReply, stage=f"generate{k}")
+            reply = ask_json(conv, ModelReply, stage=f"generate{k}", max_tokens=self.max_tokens)
             return Candidate(ir=reply.model)
-        reply_c = ask_json(conv, CodeReply, stage=f"generate{k}")
+        reply_c = ask_json(conv, CodeReply, stage=f"generate{k}", max_tokens=self.max_tokens)
         return Candidate(code=reply_c.code)
 
     def formulate(
@@ -162,7 +172,9 @@ class Llmopt:
             with conv.attempt_scope(k):
                 try:
                     if redo == "formulation" or formulation is None:
-                        formulation = ask_json(conv, FiveElements, stage=f"formulation{k}")
+                        formulation = ask_json(
+                            conv, FiveElements, stage=f"formulation{k}", max_tokens=self.max_tokens
+                        )
                         redo = "generate"
                     if redo == "generate":
                         candidate = self._generate(conv, formulation, k)
@@ -198,7 +210,7 @@ class Llmopt:
                     prompt=f"llmopt/judge@{judge_p.version}",
                 )  # fmt: skip
                 try:
-                    verdict = ask_json(conv, Verdict, stage=f"judge{k}")
+                    verdict = ask_json(conv, Verdict, stage=f"judge{k}", max_tokens=self.max_tokens)
                 except AgentOutputError as e:
                     attempt.feedback += f" (judge reply unusable: {e})"
                     if ev.feedback is None:

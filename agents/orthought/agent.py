@@ -18,7 +18,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from agents.common.evaluate import Candidate, Evaluation, evaluate_candidate
-from agents.common.loop import Conversation, ask_json, better, finish
+from agents.common.loop import (
+    AGENT_MAX_TOKENS,
+    Conversation,
+    ask_json,
+    better,
+    check_max_tokens,
+    finish,
+)
 from agents.common.prompts import load_prompt
 from workbench.errors import AgentOutputError
 from workbench.formulation import Attempt, Formulation
@@ -58,16 +65,19 @@ class OrThought:
     instructions
         Extra instruction text appended to the system prompt (what Trace/POLCA tune);
         ``None`` (default) leaves the prompt as published.
+    max_tokens
+        The reply budget of each call (a cut reply is asked again with more first).
     """
 
     name: ClassVar[str] = "orthought"
 
     def __init__(
         self, mode: Literal["ir", "code"] = "ir", run_code: Any = None,
-        instructions: str | None = None,
+        instructions: str | None = None, max_tokens: int = AGENT_MAX_TOKENS,
     ) -> None:  # fmt: skip
         if mode not in ("ir", "code"):
             raise ValueError(f"mode must be 'ir' or 'code', got {mode!r}")
+        self.max_tokens = check_max_tokens(max_tokens)
         self.mode = mode
         self.run_code = run_code
         self.instructions = instructions
@@ -110,7 +120,7 @@ class OrThought:
         for k in range(budget + 1):
             with conv.attempt_scope(k):
                 try:
-                    reply = ask_json(conv, schema, stage=f"attempt{k}")
+                    reply = ask_json(conv, schema, stage=f"attempt{k}", max_tokens=self.max_tokens)
                 except AgentOutputError as e:
                     feedback = f"Your reply was not a valid JSON object of the required form: {e}"
                     attempts.append(Attempt(index=k, feedback=feedback, error=str(e)))

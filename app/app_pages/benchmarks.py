@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import state
-from app.components.bench_launch import find_run, launch
+from app.components.bench_launch import find_run, launch, save_upload
 from app.components.runs_view import charts, open_store, runs_frame, summary_metrics
 
 
@@ -33,7 +33,11 @@ def suites() -> list[str]:
     from workbench.datasets import dataset_names
 
     known = set(dataset_names())
-    return [s for s, ds in SUITES.items() if ds is not None and ds in known]
+    return [s for s, ds in SUITES.items() if ds is not None and ds in known] + [MY_FILE]
+
+
+MY_FILE = "my JSONL file"
+"""The suite choice that runs an uploaded file of problems (the formulate pipeline)."""
 
 
 st.title("Benchmarks")
@@ -59,10 +63,27 @@ with st.form("bench_form"):
     agent_list = [a for a in ("orthought", "llmopt") if a in agents()] or agents()[:1]
     chosen_agents = c7.multiselect("Agents (formulate)", agents(), default=agent_list[:1],
                                    key="bench_agents")  # fmt: skip
+    upload = st.file_uploader(
+        "Your own problems (JSONL: one object per line with id, description, ground_truth "
+        "(null for no optimum) and an optional rule)", type=["jsonl"], key="bench_upload",
+    )  # fmt: skip
     submitted = st.form_submit_button("Launch", type="primary")
 
 if submitted:
     choice = state.llm_choice()
+    data_path = None
+    if suite == MY_FILE:
+        if upload is None:
+            st.error("Upload a JSONL file of problems for this suite.")
+            submitted = False
+        else:
+            try:
+                data_path = save_upload(path, upload.name, upload.getvalue())
+            except Exception as e:  # a malformed row: shown, and no batch starts
+                st.error(f"{e}")
+                submitted = False
+            pipeline = "formulate"
+if submitted:
     if not chosen:
         st.error("Pick at least one backend.")
     elif pipeline == "formulate" and not chosen_agents:
@@ -72,9 +93,9 @@ if submitted:
     else:
         llm = {"base_url": choice.base_url or "", "model": choice.model or ""}
         st.session_state["bench_launch"] = launch(
-            path, suite=suite, backends=chosen, workers=workers, time_limit=limit_s,
-            limit=n_items or None, pipeline=pipeline, agents=chosen_agents, llm=llm,
-            api_key=st.session_state.get(state.K_KEY) or None,
+            path, suite="nl" if suite == MY_FILE else suite, backends=chosen, workers=workers,
+            time_limit=limit_s, limit=n_items or None, pipeline=pipeline, agents=chosen_agents,
+            llm=llm, api_key=st.session_state.get(state.K_KEY) or None, path=data_path,
         )  # fmt: skip
 
 job = st.session_state.get("bench_launch")
@@ -102,10 +123,13 @@ if job is not None:
         if running:
             st.button("Cancel batch", key="bench_cancel", on_click=_cancel_batch,
                       icon=":material/cancel:")  # fmt: skip
-        elif job.cancelled or run.get("status") in ("interrupted", "running"):
-            st.warning(f"Run {run['id']} was interrupted ({run.get('status')}); "
-                       f"{done} of {total} items are done. Resume it with:")  # fmt: skip
+        elif run.get("status") in ("interrupted", "running"):  # it ended without finishing
+            st.warning(f"Run {run['id']} was interrupted; {done} of {total} items are done. "
+                       "Resume it with:")  # fmt: skip
             st.code(f"workbench bench --resume {run['id']} --store {path}", language="bash")
+        else:
+            st.success(f"Run {run['id']} finished ({run.get('status')}): {done} of {total} "
+                       "items ran.")  # fmt: skip
         if not running and active:
             st.rerun(scope="app")  # stop polling; the page below shows the results
 

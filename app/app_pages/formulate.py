@@ -87,13 +87,15 @@ def _sandbox_notice() -> bool:
     return True
 
 
-def _run_formulate(text: str, agent: str, backend: str, budget: int, mode: str) -> None:
+def _run_formulate(
+    text: str, agent: str, backend: str, budget: int, mode: str, time_limit: float, seed: int
+) -> None:
     try:
         llm = state.make_client()
     except Exception as e:
         st.error(f"Cannot build the LLM client: {e}")
         return
-    job = FormulateJob(text, agent, backend, budget, state.default_time_limit(),
+    job = FormulateJob(text, agent, backend, budget, time_limit, seed=seed,
                        agent_options={"mode": mode}).start(llm)  # fmt: skip
     shown = 0
     with st.status(f"Formulating with {agent}...", expanded=True) as status:
@@ -173,6 +175,12 @@ budget = int(c3.number_input("Repair budget", 0, 10, 3, key="fs_budget"))
 mode = c4.selectbox("Mode", ["ir", "code"], key="fs_mode",
                     format_func=lambda m: {"ir": "IR model", "code": "Pyomo code (sandboxed)"}[m])  # fmt: skip
 sandbox_ok = mode != "code" or _sandbox_notice()
+t1, t2 = st.columns(2)
+time_limit = float(t1.number_input("Time limit per solve (s)", 0.1, 3600.0,
+                                   state.default_time_limit(), key="fs_time_limit",
+                                   help="Every candidate solve gets it, code mode's sandboxed "
+                                   "run included."))  # fmt: skip
+seed = int(t2.number_input("Seed", 0, 2**31 - 1, 0, key="fs_seed"))
 b1, b2 = st.columns(2)
 go = b1.button("Formulate", type="primary",
                disabled=not choice.ok or not text.strip() or not sandbox_ok,
@@ -182,7 +190,7 @@ b2.button("Use the catalogue's reference model", on_click=_use_reference,
           disabled=example is None or example.model is None)  # fmt: skip
 
 if go and agent:
-    _run_formulate(text, agent, backend, budget, mode)
+    _run_formulate(text, agent, backend, budget, mode, time_limit, seed)
 
 _transcript()
 model = st.session_state.get("fs_model")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["Launch", "bench_command", "find_run", "launch"]
+__all__ = ["Launch", "bench_command", "find_run", "launch", "save_upload"]
 
 
 def bench_command(
@@ -27,8 +27,12 @@ def bench_command(
     pipeline: str = "solve",
     agents: list[str] | None = None,
     llm: dict[str, str] | None = None,
+    path: Path | None = None,
+    llm_concurrency: int | None = None,
 ) -> list[str]:
     """The ``workbench bench`` command line (run with this Python).
+
+    *path* is the suite's file (``suite="nl"``: a user's JSONL file of problems).
 
     With ``pipeline="formulate"`` the *agents* formulate each item's text and
     *llm* (``base_url``, ``model``) become ``--llm-option``s; the API key is
@@ -44,6 +48,10 @@ def bench_command(
            "--time-limit", f"{time_limit:g}", "--store", str(store), "--name", name, "--json"]  # fmt: skip
     if limit:
         cmd += ["--limit", str(limit)]
+    if path is not None:
+        cmd += ["--path", str(path)]
+    if llm_concurrency:
+        cmd += ["--llm-concurrency", str(llm_concurrency)]
     if pipeline == "formulate":
         cmd += ["--pipeline", "formulate", "--agent", ",".join(agents or ["orthought"])]
         for k, v in (llm or {}).items():
@@ -145,3 +153,32 @@ def find_run(store: Path, name: str) -> dict[str, Any] | None:
     except Exception:  # the writer may be creating the schema right now: try again later
         return None
     return None
+
+
+def save_upload(store: Path, name: str, data: bytes) -> Path:
+    """Keep an uploaded JSONL file of problems next to the run store and check it.
+
+    The file is named by its content's hash, so a resumed run finds the same
+    problems.
+
+    Raises
+    ------
+    WorkbenchError
+        If a row is malformed: the message names the file, the line and the field
+        (the file is removed again).
+    """
+    import hashlib
+
+    from workbench.eval.nl import load_jsonl
+
+    folder = store.parent / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(name).stem)[:40]
+    file = folder / f"{stem or 'problems'}-{hashlib.sha256(data).hexdigest()[:12]}.jsonl"
+    file.write_bytes(data)
+    try:
+        load_jsonl(file)
+    except Exception:
+        file.unlink(missing_ok=True)
+        raise
+    return file

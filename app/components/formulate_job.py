@@ -111,6 +111,7 @@ class FormulateJob:
     budget: int
     time_limit: float | None = None
     agent_options: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
     steps: list[Step] = field(default_factory=list)
     formulation: Formulation | None = None
     error: str | None = None
@@ -138,9 +139,7 @@ class FormulateJob:
     def _solve(self, model: Any, **kw: Any) -> Result:
         from workbench.solving import solve
 
-        if self.time_limit is not None:
-            kw.setdefault("time_limit", self.time_limit)
-        result = solve(model, self.backend, **kw)
+        result = solve(model, self.backend, **kw)  # time_limit and seed: from formulate()
         self.n_solve += 1
         obj = "-" if result.objective is None else f"{result.objective:.6g}"
         self.add(
@@ -157,7 +156,8 @@ class FormulateJob:
         try:
             self.formulation = formulate(
                 self.text, self.agent, llm=TracingLLM(llm, self), budget=self.budget,
-                solve=self._solve, **self.agent_options,
+                solve=self._solve, time_limit=self.time_limit, seed=self.seed,
+                **self.agent_options,
             )  # fmt: skip
         except Exception as e:  # shown on the page, never raised into Streamlit's thread
             self.error = f"{type(e).__name__}: {e}"

@@ -24,6 +24,8 @@ from rich.text import Text
 
 from workbench.cli.output import err_console, fmt, out_console
 from workbench.errors import WorkbenchError
+from workbench.runs.batch import DEFAULT_TIME_LIMIT
+from workbench.runs.local import DEFAULT_LLM_CONCURRENCY
 
 if TYPE_CHECKING:
     from workbench.datasets import Problem
@@ -65,12 +67,23 @@ def _check_names(kind: str, wanted: Sequence[str], known: Sequence[str], extra: 
             raise WorkbenchError(f"unknown {kind} {name!r}{hint}; registered: {listed}")
 
 
-def _dataset_name(suite: str, dataset: str | None) -> str:
+def _dataset_name(suite: str, dataset: str | None, path: Path | None = None) -> str:
     if suite not in SUITES:
         raise WorkbenchError(f"unknown suite {suite!r}; use one of {', '.join(SUITES)}")
     name = dataset or SUITES[suite]
+    if name is None and path is not None:
+        from workbench.eval.nl import USER_DATASET
+
+        if path.is_dir():
+            raise WorkbenchError(
+                f"--path {path} is a folder: give a JSONL file of problems, or --dataset NAME "
+                "for a registered dataset kept in that folder"
+            )
+        return USER_DATASET  # the user's own JSONL file
     if name is None:
-        raise WorkbenchError(f"the {suite!r} suite needs --dataset NAME")
+        raise WorkbenchError(
+            f"the {suite!r} suite needs --path FILE.jsonl (your own problems) or --dataset NAME"
+        )
     from workbench.datasets import dataset_names
 
     known = dataset_names()
@@ -105,7 +118,7 @@ def _problems(name: str, args: dict[str, Any], ids: list[str], limit: int | None
     return problems
 
 
-def _executor(name: str, workers: int) -> Executor:
+def _executor(name: str, workers: int, llm_concurrency: int) -> Executor:
     from workbench.runs.batch import make_executor
 
     if name == "ray":
@@ -117,7 +130,9 @@ def _executor(name: str, workers: int) -> Executor:
             )
     elif name != "local":
         raise WorkbenchError(f"unknown executor {name!r}; use 'local' or 'ray'")
-    return make_executor(name, workers)
+    if llm_concurrency < 1:
+        raise WorkbenchError(f"--llm-concurrency must be >= 1, got {llm_concurrency}")
+    return make_executor(name, workers, llm_concurrency=llm_concurrency)
 
 
 def summarize(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -267,7 +282,11 @@ def bench(
         str | None, typer.Option(help=f"What to run: {', '.join(SUITES)}.", show_default=False)
     ] = None,
     path: Annotated[
-        Path | None, typer.Option(help="Where the suite's files are (the mip suite).")
+        Path | None,
+        typer.Option(
+            help="Where the suite's files are (the mip suite); for the nl suite, your own JSONL "
+            "file (id, description, ground_truth, optional rule)."
+        ),
     ] = None,
     dataset: Annotated[
         str | None, typer.Option(help="Dataset name (the nl suite; overrides the suite's).")
@@ -281,16 +300,35 @@ def bench(
         typer.Option(help="solve (reference models) or formulate (text -> agent); by suite."),
     ] = None,
     time_limit: Annotated[
-        float | None, typer.Option("--time-limit", min=0, help="Solver seconds per job.")
+        float | None,
+        typer.Option(
+            "--time-limit",
+            help=f"Solver seconds per solve, every candidate solve of an agent included "
+            f"(default {DEFAULT_TIME_LIMIT:g}).",
+            show_default=False,
+        ),
     ] = None,
     job_timeout: Annotated[
         float | None,
         typer.Option(
-            "--job-timeout", min=0.1, help="Wall-clock kill per job (s); default 2*limit+30."
+            "--job-timeout",
+            min=0.1,
+            help="Wall-clock kill per job (s); default 2*limit+30, and "
+            "(budget+1)*(2*limit+120) for the formulate pipeline.",
         ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Parallel workers (default: one per core).")
+        int | None,
+        typer.Option(min=1, help="Solver worker processes (default: one per core)."),
+    ] = None,
+    llm_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--llm-concurrency",
+            help=f"LLM conversations (formulate jobs) in flight, on threads; their solves go "
+            f"to the workers (default {DEFAULT_LLM_CONCURRENCY}).",
+            show_default=False,
+        ),
     ] = None,
     executor: Annotated[str | None, typer.Option(help="local (default) or ray.")] = None,
     resume: Annotated[
@@ -320,11 +358,13 @@ def bench(
     budget: Annotated[int, typer.Option(min=0, help="Repair attempts per item (formulate).")] = 3,
 ) -> None:
     """Run a suite as a recorded batch (resumable), with progress and a summary."""
+    from workbench.formulation import check_time_limit
     from workbench.runs.local import default_workers
     from workbench.runs.store import ItemSpec, RunStore
 
     if resume is None and suite is None:
         raise WorkbenchError(f"give --suite ({', '.join(SUITES)}) or --resume RUN_ID")
+    check_time_limit(time_limit, "--time-limit")  # before the store is touched
     rs = RunStore(store)
     if resume is not None:
         try:
@@ -335,11 +375,17 @@ def bench(
         total = len(rs.unfinished(rid))
         ex_name = executor or str(cfg.get("executor", "local"))
         n_workers = workers or int(cfg.get("workers") or default_workers())
+        n_llm = llm_concurrency or int(cfg.get("llm_concurrency") or DEFAULT_LLM_CONCURRENCY)
+        _check_unchanged(cfg)
         label = f"{run['suite'] or 'run'} (resume)"
     else:
         assert suite is not None
-        ds = _dataset_name(suite, dataset)
+        ds = _dataset_name(suite, dataset, path)
+        if path is not None and ds == "jsonl":
+            path = path.expanduser().resolve()
         ds_args = {"path": str(path)} if path is not None else {}
+        if time_limit is None:
+            time_limit = DEFAULT_TIME_LIMIT
         pipe = pipeline or ("formulate" if suite == "nl" else "solve")
         if pipe not in ("solve", "formulate", "tune"):
             raise WorkbenchError(f"unknown pipeline {pipe!r}; use 'solve', 'formulate' or 'tune'")
@@ -365,6 +411,7 @@ def bench(
             _check_names("agent", agents, agent_names())
         problems = _problems(ds, ds_args, _split(ids), limit)
         ex_name, n_workers = executor or "local", workers or default_workers()
+        n_llm = llm_concurrency or DEFAULT_LLM_CONCURRENCY
         from workbench.runs.batch import plan_jobs
 
         options: dict[str, Any] = {}
@@ -391,21 +438,45 @@ def bench(
             "backends": backends, "agents": agents, "time_limit": time_limit,
             "job_timeout": jobs[0].timeout, "executor": ex_name, "workers": n_workers,
             "ids": _split(ids), "limit": limit, "seed": seed, "options": options,
+            "llm_concurrency": n_llm,
         }  # fmt: skip
+        if ds == "jsonl" and path is not None:
+            config["sha256"] = _sha256(path)
         specs = [
             ItemSpec(j.key, j.item_id, j.dataset, j.backend, j.agent, j.to_dict()) for j in jobs
         ]
-        ex = _executor(ex_name, n_workers)  # before the run exists: a bad executor is bad input
+        ex = _executor(ex_name, n_workers, n_llm)  # before the run exists: bad input stops here
         rid = rs.create_run(specs, name=name, suite=suite, pipeline=pipe, config=config)
         total, label = len(jobs), f"{suite}:{ds}"
     if resume is not None:
-        ex = _executor(ex_name, n_workers)
+        ex = _executor(ex_name, n_workers, n_llm)
     status, wall = "done", 0.0
     if total:
         status, wall = _execute(rs, rid, ex, total, label, store)
     else:
         rs.finish_run(rid, "done")
-    _report(rs, rid, status, wall, as_json, executor=ex_name, workers=n_workers, ran=total)
+    _report(rs, rid, status, wall, as_json, executor=ex_name, workers=n_workers, ran=total,
+            llm_concurrency=n_llm)  # fmt: skip
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_unchanged(cfg: dict[str, Any]) -> None:
+    """A resumed run over a user's JSONL file needs the same file (same labels)."""
+    if cfg.get("dataset") != "jsonl" or not cfg.get("sha256"):
+        return
+    file = Path(str((cfg.get("dataset_args") or {}).get("path", "")))
+    if not file.is_file():
+        raise WorkbenchError(f"the run's problems file {file} is gone; put it back to resume")
+    if _sha256(file) != cfg["sha256"]:
+        raise WorkbenchError(
+            f"{file} changed since the run began (SHA-256 differs); resuming would mix answers "
+            "to different problems: start a new run instead"
+        )
 
 
 def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:

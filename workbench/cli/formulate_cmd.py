@@ -21,6 +21,11 @@ def formulate_command(
     agent: Annotated[str, typer.Option(help="orthought or llmopt.")] = "orthought",
     backend: Annotated[str, typer.Option(help="Backend for every candidate model.")] = "auto",
     budget: Annotated[int, typer.Option(min=0, help="Repair attempts.")] = 3,
+    time_limit: Annotated[
+        float | None,
+        typer.Option("--time-limit", help="Solver seconds for every candidate (code mode too)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed passed to every solve.")] = None,
     llm: Annotated[str, typer.Option(help="LLM client kind (openai, replay...).")] = "openai",
     llm_option: Annotated[
         list[str] | None,
@@ -41,8 +46,10 @@ def formulate_command(
     ~/.workbench/config.toml); API keys are never accepted on the command line.
     """
     import workbench
+    from workbench.formulation import check_time_limit
     from workbench.llm_factory import make_llm
 
+    check_time_limit(time_limit, "--time-limit")
     path = Path(problem)
     text = (
         path.read_text(encoding="utf-8")
@@ -61,6 +68,8 @@ def formulate_command(
         llm=client,
         backend=backend,
         budget=budget,
+        time_limit=time_limit,
+        seed=seed,
         **_pairs(agent_option, "--agent-option"),
     )
     if save is not None:

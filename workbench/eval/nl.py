@@ -25,7 +25,18 @@ from typing import Any
 from workbench.datasets import Problem, shared_data_dir
 from workbench.errors import WorkbenchError
 
-__all__ = ["NL_DATASETS", "NLDataset", "load_nl", "nl_dataset_path", "suspect_reason"]
+__all__ = [
+    "NL_DATASETS",
+    "USER_DATASET",
+    "NLDataset",
+    "load_jsonl",
+    "load_nl",
+    "nl_dataset_path",
+    "suspect_reason",
+]
+
+USER_DATASET = "jsonl"
+"""The dataset name under which a user's own JSONL file runs (``path=FILE``)."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +229,98 @@ def load_nl(name: str, *, path: str | Path | None = None, verify: bool = True) -
                 status=status, category=name, path=file, meta=meta,
             )
         )  # fmt: skip
+    return out
+
+
+def _located(file: Path, line: int, field: str, what: str) -> WorkbenchError:
+    return WorkbenchError(f"{file}:{line}: field {field!r}: {what}")
+
+
+def _user_row(row: Any, file: Path, line: int) -> tuple[str, str, float | None, str | None]:
+    """Check one row of a user's file: ``(id, description, ground_truth, rule)``."""
+    if not isinstance(row, dict):
+        raise WorkbenchError(
+            f"{file}:{line}: a row must be a JSON object with id, description and ground_truth"
+        )
+    for need in ("id", "description", "ground_truth"):
+        if need not in row:
+            raise _located(file, line, need, "missing (write null for a ground_truth that is "
+                           "unknown or when the problem has no optimum)"
+                           if need == "ground_truth" else "missing")  # fmt: skip
+    rid = row["id"]
+    if isinstance(rid, bool) or not isinstance(rid, str | int) or not str(rid).strip():
+        raise _located(file, line, "id", f"must be a non-empty string or an integer, got {rid!r}")
+    text = row["description"]
+    if not isinstance(text, str) or not text.strip():
+        raise _located(file, line, "description", f"must be non-empty text, got {text!r:.60}")
+    gt_raw = row["ground_truth"]
+    gt: float | None = None
+    if gt_raw is not None:
+        gt = None if isinstance(gt_raw, bool) else _number(gt_raw)
+        if gt is None:
+            raise _located(file, line, "ground_truth",
+                           f"must be a finite number, or null for no optimum; got {gt_raw!r:.60}")  # fmt: skip
+    rule = row.get("rule")
+    if rule is not None:
+        from workbench.scoring import parse_rule
+
+        try:
+            parse_rule(str(rule))
+        except (ValueError, WorkbenchError) as e:
+            raise _located(file, line, "rule", str(e)) from None
+    return str(rid).strip(), text, gt, None if rule is None else str(rule)
+
+
+def load_jsonl(path: str | Path) -> list[Problem]:
+    """Load a user's own JSONL file of natural-language problems; no registration needed.
+
+    One JSON object per line, with ``id`` (unique), ``description`` (the
+    problem text), ``ground_truth`` (the optimal objective value, or ``null``
+    when the problem has no optimum) and an optional ``rule`` (how answers
+    are scored: ``abs<0.01``, ``rel<=1e-4``, a named rule; default strict).
+    Other fields are kept as the row's metadata.  Blank lines are skipped.
+
+    Raises
+    ------
+    WorkbenchError
+        For a missing or unreadable file, or a malformed row: the message
+        names the file, the line and the field.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise WorkbenchError(f"{file}: no such file (give a JSONL file of problems)")
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise WorkbenchError(f"{file}: cannot be read as UTF-8 text ({e})") from None
+    out: list[Problem] = []
+    seen: dict[str, int] = {}
+    for k, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise WorkbenchError(
+                f"{file}:{k}: not valid JSON ({e.msg} at column {e.colno})"
+            ) from None
+        rid, text, gt, rule = _user_row(row, file, k)
+        if rid in seen:
+            raise _located(file, k, "id", f"{rid!r} is already the id of line {seen[rid]}")
+        seen[rid] = k
+        meta = {
+            key: v for key, v in row.items() if key not in ("id", "description", "ground_truth")
+        }
+        meta["rule"] = rule or "strict"
+        out.append(
+            Problem(
+                id=rid, title=f"{file.stem} #{rid}", text=text, optimum=gt,
+                status="optimal" if gt is not None else "no_optimum", category=file.stem,
+                path=file, meta=meta,
+            )
+        )  # fmt: skip
+    if not out:
+        raise WorkbenchError(f"{file}: no problems (one JSON object per line is expected)")
     return out
 
 

@@ -8,7 +8,18 @@ from typing import Any, Protocol
 from workbench.runs.jobs import Job, job_key
 from workbench.runs.store import ItemSpec, Outcome, RunStore
 
-__all__ = ["Executor", "make_executor", "plan_jobs", "run_batch"]
+__all__ = [
+    "DEFAULT_TIME_LIMIT",
+    "Executor",
+    "default_timeout",
+    "make_executor",
+    "plan_jobs",
+    "record_or_fail",
+    "run_batch",
+]
+
+DEFAULT_TIME_LIMIT = 60.0
+"""Solver seconds per solve in a batch when none is given, so that no worker can hang."""
 
 
 class Executor(Protocol):
@@ -30,6 +41,8 @@ class Executor(Protocol):
 def make_executor(name: str, workers: int, **kwargs: Any) -> Executor:
     """``local`` (worker processes) or ``ray`` (the optional ``ray`` extra).
 
+    Keyword arguments go to the executor (``llm_concurrency`` for both).
+
     Raises
     ------
     ValueError
@@ -47,6 +60,21 @@ def make_executor(name: str, workers: int, **kwargs: Any) -> Executor:
     raise ValueError(f"unknown executor {name!r}; use 'local' or 'ray'")
 
 
+def default_timeout(time_limit: float | None, *, pipeline: str = "solve", budget: int = 3) -> float:
+    """The default wall-clock kill of a job.
+
+    ``2 * time_limit + 30`` s for one solve (600 s without a limit); a
+    formulate job makes up to ``budget + 1`` attempts, each with LLM calls
+    and a solve, so it gets ``(budget + 1) * (2 * time_limit + 120)`` s
+    (``(budget + 1) * 600`` without a limit).  A formulate job stops by
+    itself before its kill when too little time is left for another solve.
+    """
+    if pipeline == "formulate":
+        per = 2 * time_limit + 120 if time_limit else 600.0
+        return (max(0, budget) + 1) * per
+    return 2 * time_limit + 30 if time_limit else 600.0
+
+
 def plan_jobs(
     problems: Sequence[Any],
     *,
@@ -62,11 +90,11 @@ def plan_jobs(
 ) -> list[Job]:
     """One job per (problem, backend, agent).
 
-    ``timeout`` (the wall-clock kill) defaults to ``2 * time_limit + 30`` s,
-    or 600 s without a time limit.
+    ``timeout`` (the wall-clock kill) defaults to :func:`default_timeout`.
     """
     if timeout is None:
-        timeout = 2 * time_limit + 30 if time_limit else 600.0
+        budget = int((options or {}).get("budget", 3))
+        timeout = default_timeout(time_limit, pipeline=pipeline, budget=budget)
     jobs = []
     for p in problems:
         for backend in backends:
@@ -80,6 +108,30 @@ def plan_jobs(
                     )
                 )  # fmt: skip
     return jobs
+
+
+def record_or_fail(store: RunStore, run_id: str, out: Outcome) -> Outcome:
+    """Record *out*; if that fails, record the item as ``error`` with the reason instead.
+
+    One item that cannot be written (a value the store cannot hold, a broken
+    artifact) never stops the batch.  Only a store that cannot record even
+    the failure (a full disk, a lost file) raises.
+
+    Returns
+    -------
+    Outcome
+        What was recorded.
+    """
+    try:
+        store.record(run_id, out)
+        return out
+    except Exception as e:
+        why = f"the outcome could not be recorded ({type(e).__name__}: {e})"
+        if out.error:
+            why += f"; the job had reported: {out.error}"
+        failed = Outcome(out.key, "error", out.elapsed, error=why)
+        store.record(run_id, failed)
+        return failed
 
 
 def run_batch(
@@ -134,7 +186,7 @@ def run_batch(
             on_start(job)
 
     def done(out: Outcome) -> None:
-        store.record(rid, out)
+        out = record_or_fail(store, rid, out)
         if on_done is not None:
             on_done(out)
 

@@ -3,10 +3,17 @@
 A :class:`Job` is plain data (picklable, JSON-able); :func:`run_job` loads the
 problem from its dataset (cached per process), runs the pipeline and scores
 the outcome.  It never raises: failures become ``status='error'`` outcomes.
+
+A formulate job's agent solves every candidate with the job's time limit and
+seed, and within the job's deadline (its start plus ``timeout``): when too
+little time is left for another solve, the job ends as ``timeout`` keeping
+the latest model, its result and the LLM calls so far.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -16,7 +23,18 @@ from typing import Any
 from workbench.registry import LazyRegistry
 from workbench.runs.store import Outcome
 
-__all__ = ["Job", "job_key", "run_job"]
+__all__ = [
+    "TORCH_BACKENDS",
+    "Job",
+    "JobProgress",
+    "job_key",
+    "job_kind",
+    "partial_outcome",
+    "run_job",
+]
+
+TORCH_BACKENDS = frozenset({"neur2ro", "bilevel_penalty", "bcd", "alsketch"})
+"""Backends that run on PyTorch and can use a GPU."""
 
 
 @dataclass
@@ -63,6 +81,35 @@ def job_key(item_id: str, backend: str = "", agent: str = "") -> str:
     return f"{item_id}|{backend}|{agent}"
 
 
+def job_kind(job: Job) -> str:
+    """``llm`` (a formulate job: mostly waiting on an LLM), ``torch`` (a torch backend) or ``cpu``."""
+    if job.pipeline == "formulate":
+        return "llm"
+    if job.backend in TORCH_BACKENDS:
+        return "torch"
+    return "cpu"
+
+
+@dataclass
+class JobProgress:
+    """What a running formulate job knows so far (kept when it times out).
+
+    Attributes
+    ----------
+    model, result
+        The latest candidate model solved and its result.
+    llm
+        The job's LLM client (its ``calls`` log).
+    cancelled
+        Set by an executor that gave up on the job: its next solve raises.
+    """
+
+    model: Any = None
+    result: Any = None
+    llm: Any = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
 _DATASETS: dict[str, dict[str, Any]] = {}
 
 
@@ -96,18 +143,45 @@ def _solve_pipeline(job: Job, problem: Any) -> dict[str, Any]:
     return {"result": result.to_dict()}
 
 
-def _formulate_pipeline(job: Job, problem: Any) -> dict[str, Any]:
+SolveFn = Callable[..., Any]
+"""``solve(model, backend, *, time_limit, seed, **options) -> Result``."""
+
+
+def _formulate_pipeline(
+    job: Job, problem: Any, solve: SolveFn | None, progress: JobProgress, t0: float
+) -> dict[str, Any]:
     import json
 
-    from workbench.formulation import formulate
+    from workbench.formulation import DeadlineExceeded, formulate
     from workbench.ir.io import dump_model
     from workbench.llm_factory import make_llm
 
-    llm = make_llm(dict(job.options.get("llm", {})))
-    form = formulate(
-        problem.text, job.agent, llm=llm, backend=job.backend or "auto",
-        budget=int(job.options.get("budget", 3)), **dict(job.options.get("agent_options", {})),
-    )  # fmt: skip
+    if solve is None:
+        from workbench.solving import solve as solve_here
+
+        solve = solve_here
+    backend = job.backend or "auto"
+    run_solve: SolveFn = solve
+
+    def tracked(model: Any, **kw: Any) -> Any:
+        if progress.cancelled.is_set():
+            raise DeadlineExceeded("the executor gave up on this job")
+        result = run_solve(model, backend, **kw)
+        progress.model, progress.result = model, result
+        return result
+
+    llm = progress.llm = make_llm(dict(job.options.get("llm", {})))
+    margin = min(30.0, 0.1 * job.timeout)  # kept in hand before the executor's kill
+    try:
+        form = formulate(
+            problem.text, job.agent, llm=llm, budget=int(job.options.get("budget", 3)),
+            time_limit=job.time_limit, seed=job.seed, solve=tracked,
+            deadline=t0 + job.timeout - margin, **dict(job.options.get("agent_options", {})),
+        )  # fmt: skip
+    finally:
+        close = getattr(llm, "close", None)
+        if callable(close):
+            close()
     attempts = [
         {"index": a.index, "status": "ok" if a.error is None else "error", "error": a.error,
          "feedback": a.feedback, "code": a.code,
@@ -146,35 +220,88 @@ def _tune_pipeline(job: Job, problem: Any) -> dict[str, Any]:
     return tuner(problem, job)
 
 
-def run_job(job: Job) -> Outcome:
-    """Run *job* to an :class:`~workbench.runs.store.Outcome`; never raises."""
+def _score(job: Job, result: dict[str, Any] | None) -> dict[str, Any]:
     from workbench.scoring import score
 
+    problem = _problem(job)
+    reference = problem.optimum
+    if reference is None and problem.status == "unknown":
+        reference = problem.meta.get("reference")  # best known: primal gaps only
+    return score(result, reference=reference, status=problem.status, rule=problem.meta.get("rule"))
+
+
+def partial_outcome(job: Job, progress: JobProgress, elapsed: float, why: str) -> Outcome:
+    """A ``timeout`` outcome keeping what a formulate job knew: the latest model and result.
+
+    Parameters
+    ----------
+    job
+        The job.
+    progress
+        What it recorded as it went.
+    elapsed
+        Seconds it ran.
+    why
+        The reason, stored as the item's error.
+    """
+    from workbench.ir.io import dump_model
+
+    result = progress.result.to_dict() if progress.result is not None else None
+    artifacts: list[dict[str, Any]] = []
+    if progress.model is not None:
+        with contextlib.suppress(Exception):  # a model that cannot be dumped is left out
+            artifacts.append({"name": "model.yaml", "kind": "yaml",
+                              "content": dump_model(progress.model)})  # fmt: skip
+    try:
+        sc = _score(job, result)
+    except Exception:  # noqa: BLE001 - scoring a partial outcome is best effort
+        sc = {}
+    calls = list(getattr(progress.llm, "calls", []) or [])
+    return Outcome(key=job.key, status="timeout", elapsed=elapsed, error=why, result=result,
+                   score=sc, llm_calls=calls, artifacts=artifacts)  # fmt: skip
+
+
+def run_job(
+    job: Job, *, solve: SolveFn | None = None, progress: JobProgress | None = None
+) -> Outcome:
+    """Run *job* to an :class:`~workbench.runs.store.Outcome`; never raises.
+
+    Parameters
+    ----------
+    job
+        The job.
+    solve
+        How a formulate job's agent solves its candidates (default: in this
+        process); the local executor passes its solver processes here.
+    progress
+        Filled as a formulate job goes (an executor keeps it for a timeout).
+    """
+    from workbench.formulation import DeadlineExceeded
+
     t0 = time.perf_counter()
+    progress = progress if progress is not None else JobProgress()
     try:
         problem = _problem(job)
         if job.pipeline == "solve":
             out = _solve_pipeline(job, problem)
         elif job.pipeline == "formulate":
-            out = _formulate_pipeline(job, problem)
+            out = _formulate_pipeline(job, problem, solve, progress, time.monotonic())
         elif job.pipeline == "tune":
             out = _tune_pipeline(job, problem)
         else:
             raise ValueError(
                 f"unknown pipeline {job.pipeline!r}; use 'solve', 'formulate' or 'tune'"
             )
-        reference = problem.optimum
-        if reference is None and problem.status == "unknown":
-            reference = problem.meta.get("reference")  # best known: primal gaps only
-        sc = score(
-            out.get("result"), reference=reference, status=problem.status,
-            rule=problem.meta.get("rule"),
-        )  # fmt: skip
+        sc = _score(job, out.get("result"))
         return Outcome(
             key=job.key, status="done", elapsed=time.perf_counter() - t0,
             result=out.get("result"), score=sc, attempts=out.get("attempts", []),
             llm_calls=out.get("llm_calls", []), artifacts=out.get("artifacts", []),
         )  # fmt: skip
+    except DeadlineExceeded as e:
+        return partial_outcome(
+            job, progress, time.perf_counter() - t0, f"stopped at its deadline: {e}"
+        )
     except Exception as e:
         return Outcome(
             key=job.key, status="error", elapsed=time.perf_counter() - t0,

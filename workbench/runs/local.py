@@ -5,6 +5,10 @@ hands it, one at a time, over a pipe.  A job past its ``timeout`` gets its
 worker killed; a worker that dies (a segfault, an out-of-memory kill) is
 replaced.  Either way the job is recorded as ``timeout``/``crashed`` and
 the batch goes on.  The parent is the only writer to the run store.
+
+Formulate jobs (LLM-bound) run instead on up to ``llm_concurrency`` threads
+of the parent (see :mod:`workbench.runs.llm_lane`); every candidate solve
+their agents make goes to the same worker processes, with its own kill.
 """
 
 from __future__ import annotations
@@ -18,10 +22,22 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from queue import Empty
 from typing import Any
 
-from workbench.runs.jobs import Job, run_job
+from workbench.runs.jobs import Job, job_kind, run_job
+from workbench.runs.llm_lane import (
+    LLMLane,
+    SolveReply,
+    SolveRequest,
+    drain,
+    run_solve_request,
+    wake_pipe,
+)
 from workbench.runs.store import Outcome
+
+DEFAULT_LLM_CONCURRENCY = 32
+"""LLM conversations in flight by default: enough for an API endpoint, cheap on a laptop."""
 
 __all__ = ["LocalExecutor"]
 
@@ -29,7 +45,7 @@ __all__ = ["LocalExecutor"]
 def _worker_main(conn: Connection) -> None:
     # Workers ignore Ctrl-C; the parent decides what happens to a batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import workbench.solving  # noqa: F401  (warm the imports before the first job's clock starts)
+    _warm()  # before the first job's clock starts
 
     try:
         conn.send(_READY)  # the parent starts the first job's clock now
@@ -42,11 +58,28 @@ def _worker_main(conn: Connection) -> None:
             return
         if job is None:
             return
-        out = run_job(job)
+        out = run_solve_request(job) if isinstance(job, SolveRequest) else run_job(job)
         try:
             conn.send(out)
         except (BrokenPipeError, OSError):
             return
+
+
+_WARM_MODEL = {
+    "name": "warm",
+    "variables": {"x": {"lb": 0, "ub": 1}},
+    "objective": {"sense": "max", "expr": "x"},
+}
+
+
+def _warm() -> None:
+    """Import the solve path, and solve one tiny LP so the default backend is loaded too."""
+    import workbench.solving
+
+    with contextlib.suppress(Exception):  # no default backend: the first job finds out
+        from workbench.ir.io import model_from_dict
+
+        workbench.solving.solve(model_from_dict(_WARM_MODEL), "auto", time_limit=5)
 
 
 _READY = "ready"
@@ -63,12 +96,13 @@ class _Slot:
     ready: bool = False
     """Whether the worker has finished starting (until then no job's clock runs)."""
     spawned: float = field(default_factory=time.monotonic)
-    sent: deque[Job] = field(default_factory=deque)
-    """Jobs handed to this worker, in order: ``sent[0]`` runs, the rest wait in its pipe."""
+    sent: deque[Any] = field(default_factory=deque)
+    """Jobs (or solve requests) handed to this worker, in order: ``sent[0]`` runs, the rest
+    wait in its pipe."""
     started: float = 0.0
 
     @property
-    def job(self) -> Job | None:
+    def job(self) -> Any:
         """The job running now."""
         return self.sent[0] if self.sent else None
 
@@ -88,17 +122,30 @@ class LocalExecutor:
         writes the store).  Only while the queue holds more jobs than there
         are workers, so the tail of a batch is still balanced; a queued job
         whose worker dies or is killed goes back to the queue, unstarted.
+    llm_concurrency
+        Formulate jobs run on this many threads of this process, their solves
+        on the workers; ``0`` runs them in the worker processes, one per worker
+        at a time.
     """
 
     name = "local"
 
-    def __init__(self, workers: int = 1, start_method: str = "spawn", prefetch: int = 1) -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        start_method: str = "spawn",
+        prefetch: int = 1,
+        llm_concurrency: int = DEFAULT_LLM_CONCURRENCY,
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if prefetch < 0:
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
+        if llm_concurrency < 0:
+            raise ValueError(f"llm_concurrency must be >= 0, got {llm_concurrency}")
         self.workers = workers
         self.prefetch = prefetch
+        self.llm_concurrency = llm_concurrency
         self.ctx = mp.get_context(start_method)
 
     def _spawn(self) -> _Slot:
@@ -133,15 +180,28 @@ class LocalExecutor:
         list[Outcome]
             One outcome per job, in completion order.
         """
-        queue = deque(jobs)
+        queue: deque[Job] = deque()
+        wake_fd, wake = wake_pipe()
+        lane = LLMLane(self.llm_concurrency, wake)
+        for job in jobs:
+            if self.llm_concurrency > 0 and job_kind(job) == "llm":
+                lane.submit(job)
+            else:
+                queue.append(job)
         outcomes: list[Outcome] = []
-        if not queue:
-            return outcomes
-        slots = [self._spawn() for _ in range(min(self.workers, len(queue)))]
+        solves: deque[SolveRequest] = deque()
+        n_slots = self.workers if lane.pending else min(self.workers, len(queue))
+        slots = [self._spawn() for _ in range(n_slots)]
         started: list[Job] = []  # reported after every idle worker got its next job
         finished: list[Outcome] = []
 
         def feed(slot: _Slot) -> None:
+            while solves and not slot.sent:  # an agent waits: only to an idle worker
+                req = solves.popleft()
+                if lane.wanted(req):
+                    slot.conn.send(req)
+                    slot.sent.append(req)
+                    slot.started = time.monotonic()
             depth = 1 + (self.prefetch if len(queue) > len(slots) else 0)
             while queue and len(slot.sent) < depth:
                 nxt = queue.popleft()
@@ -151,45 +211,75 @@ class LocalExecutor:
                     slot.started = time.monotonic()
                     started.append(nxt)
 
-        def complete(slot: _Slot, out: Outcome) -> None:
+        def settle(task: Any, out: Outcome) -> None:
+            if isinstance(task, SolveRequest):
+                lane.fail(task.id, out.error or out.status)
+            else:
+                outcomes.append(out)
+                finished.append(out)
+
+        def complete(slot: _Slot, got: Any) -> None:
             slot.sent.popleft()
-            outcomes.append(out)
-            finished.append(out)
+            if isinstance(got, SolveReply):
+                lane.answer(got)
+            else:
+                outcomes.append(got)
+                finished.append(got)
             if slot.sent:  # the worker went straight on to its queued job
                 slot.started = time.monotonic()
-                started.append(slot.sent[0])
+                if isinstance(slot.sent[0], Job):
+                    started.append(slot.sent[0])
 
         def replace(k: int, out: Outcome) -> None:
             slot = slots[k]
             self._kill(slot)
-            slot.sent.popleft()
-            queue.extendleft(reversed(slot.sent))  # queued there, never started
+            task = slot.sent.popleft()
+            queue.extendleft(reversed([j for j in slot.sent if isinstance(j, Job)]))
             slots[k] = self._spawn()
-            outcomes.append(out)
-            finished.append(out)
+            settle(task, out)
 
         try:
             while True:
+                drain(wake_fd)
+                while True:
+                    try:
+                        solves.append(lane.requests.get_nowait())
+                    except Empty:
+                        break
+                begun, ended = lane.poll()
+                started.extend(begun)
+                finished.extend(ended)
+                outcomes.extend(ended)
+                for out, key in lane.expire(time.monotonic()):
+                    outcomes.append(out)
+                    finished.append(out)
+                    for k, slot in enumerate(slots):  # its running solve goes too
+                        if isinstance(slot.job, SolveRequest) and slot.job.key == key:
+                            replace(k, Outcome(key, "timeout", None, error="its job timed out"))
                 for slot in slots:
                     feed(slot)
-                for begun in started:
+                for begun_job in started:
                     if on_start is not None:
-                        on_start(begun)
+                        on_start(begun_job)
                 started.clear()
                 while finished:
                     out = finished.pop(0)
                     if on_done is not None:
                         on_done(out)
                 busy = [s for s in slots if s.sent]
-                if not busy:
+                if not busy and not lane.pending and not queue and not solves:
                     break
-                deadline = min(
+                limits = [
                     s.started + s.sent[0].timeout if s.ready else s.spawned + STARTUP_TIMEOUT
                     for s in busy
-                )
+                ]
+                lane_deadline = lane.deadline()
+                if lane_deadline is not None:
+                    limits.append(lane_deadline)
+                timeout = max(0.0, min(limits) - time.monotonic()) if limits else None
                 ready = wait(
-                    [s.conn for s in busy] + [s.proc.sentinel for s in busy],
-                    timeout=max(0.0, deadline - time.monotonic()),
+                    [s.conn for s in busy] + [s.proc.sentinel for s in busy] + [wake_fd],
+                    timeout=timeout,
                 )
                 for k, slot in enumerate(slots):
                     job = slot.job
@@ -200,7 +290,7 @@ class LocalExecutor:
                             got = slot.conn.recv()
                         except (EOFError, OSError):
                             got = None
-                        if isinstance(got, Outcome):
+                        if isinstance(got, Outcome | SolveReply):
                             complete(slot, got)
                             continue
                         if got == _READY:
@@ -223,9 +313,11 @@ class LocalExecutor:
                                 f"the worker did not start within {STARTUP_TIMEOUT:g} s")))  # fmt: skip
                         continue
                     if time.monotonic() - slot.started >= job.timeout:
+                        what = "solve" if isinstance(job, SolveRequest) else "wall-clock"
                         replace(k, Outcome(job.key, "timeout", job.timeout,
-                                           error=f"killed after its {job.timeout:g} s wall-clock limit"))  # fmt: skip
+                                           error=f"killed after its {job.timeout:g} s {what} limit"))  # fmt: skip
         finally:
+            lane.stop()
             for slot in slots:
                 if not slot.sent and slot.proc.is_alive():
                     with contextlib.suppress(OSError):
@@ -234,6 +326,9 @@ class LocalExecutor:
                 slot.proc.join(timeout=2 if not slot.sent else 0)
                 if slot.proc.is_alive():
                     self._kill(slot)
+            for fd in getattr(wake, "fds", ()):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         return outcomes
 
 

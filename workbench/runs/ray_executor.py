@@ -6,13 +6,15 @@ Each job becomes one task, ``ray.remote(run_job)`` with per-job options:
   ask for ``num_gpus`` when the cluster has GPUs, and for none otherwise;
 * formulate jobs ask for one unit of the custom ``llm`` resource, which caps
   how many LLM conversations run at once (a local cluster started here
-  declares ``llm_concurrency`` units);
+  declares ``llm_concurrency`` units), and no CPU: as with the local
+  executor, up to ``llm_concurrency`` of them are in flight besides the
+  ``workers`` solve jobs;
 * no task is retried by Ray: a task whose worker dies is recorded as
   ``crashed``, one past its ``timeout`` is cancelled with
   ``ray.cancel(force=True)`` (which kills its worker) and recorded as
   ``timeout``.
 
-At most ``workers`` tasks are in flight, and a job is only submitted when
+At most ``workers`` solve tasks are in flight (plus the LLM ones), and a job is only submitted when
 its resources are free, so the timeout clock starts when the task can
 actually run.  The parent stays the only writer of the run store: outcomes
 come back to it and ``on_done`` records them.
@@ -31,25 +33,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from workbench.registry import PLUGINS_ENV
-from workbench.runs.jobs import Job, run_job
+from workbench.runs.jobs import TORCH_BACKENDS, Job, job_kind, run_job
 from workbench.runs.store import Outcome
 
 __all__ = ["TORCH_BACKENDS", "RayExecutor", "job_kind", "task_options"]
 
-TORCH_BACKENDS = frozenset({"neur2ro", "bilevel_penalty", "bcd", "alsketch"})
-"""Backends that run on PyTorch and can use a GPU."""
-
 LLM_RESOURCE = "llm"
 """The custom Ray resource that caps concurrent LLM conversations."""
-
-
-def job_kind(job: Job) -> str:
-    """``llm`` (a formulate job), ``torch`` (a torch backend) or ``cpu``."""
-    if job.pipeline == "formulate":
-        return "llm"
-    if job.backend in TORCH_BACKENDS:
-        return "torch"
-    return "cpu"
 
 
 def task_options(
@@ -71,14 +61,17 @@ def task_options(
     Returns
     -------
     dict
-        ``num_cpus``, ``max_retries`` and, where they apply, ``num_gpus`` and ``resources``.
+        ``num_cpus`` (0 for a formulate job), ``max_retries`` and, where they
+        apply, ``num_gpus`` and ``resources``.
     """
     opts: dict[str, Any] = {"num_cpus": 1, "max_retries": 0, "name": f"workbench:{job.key}"}
     kind = job_kind(job)
     if kind == "torch" and cluster_gpus > 0 and num_gpus_per_torch_job > 0:
         opts["num_gpus"] = min(num_gpus_per_torch_job, cluster_gpus)
-    if kind == "llm" and llm_resource:
-        opts["resources"] = {LLM_RESOURCE: 1}
+    if kind == "llm":
+        opts["num_cpus"] = 0  # it mostly waits on the LLM: ``llm_concurrency``, not CPUs, caps it
+        if llm_resource:
+            opts["resources"] = {LLM_RESOURCE: 1}
     return opts
 
 
@@ -88,7 +81,7 @@ class RayExecutor:
     Parameters
     ----------
     workers
-        Tasks in flight at most (and the CPUs of a local cluster started here).
+        Solve tasks in flight at most (and the CPUs of a local cluster started here).
     address
         A cluster to connect to (``"auto"``, ``"ray://host:10001"``, ...);
         ``None`` starts a local one when Ray is not initialised yet.
@@ -109,7 +102,7 @@ class RayExecutor:
         workers: int = 1,
         *,
         address: str | None = None,
-        llm_concurrency: int = 4,
+        llm_concurrency: int = 32,
         num_gpus_per_torch_job: float = 1.0,
         poll: float = 1.0,
     ) -> None:
@@ -253,8 +246,13 @@ class RayExecutor:
         for job, _ in inflight.values():
             running[job_kind(job)] += 1
         submitted: list[Job] = []
-        while len(inflight) < self.workers:
-            free = [k for k, q in queues.items() if q and running[k] < cap[k]]
+        while True:
+            solving = running["cpu"] + running["torch"]
+            free = [
+                k
+                for k, q in queues.items()
+                if q and running[k] < cap[k] and (k == "llm" or solving < self.workers)
+            ]
             if not free:
                 break
             kind = min(free, key=lambda k: queues[k][0][0])

@@ -29,13 +29,12 @@ How the numbers are defined
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from workbench.runs.store import RunStore
+from workbench.runs.store import RunStore, loads_json
 
 __all__ = [
     "COMPARE_METRICS",
@@ -137,7 +136,7 @@ def _decode(raw: Any) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        out = json.loads(raw)
+        out = loads_json(raw)
     except (TypeError, ValueError):
         return {}
     return out if isinstance(out, dict) else {}

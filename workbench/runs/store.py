@@ -9,6 +9,7 @@ whole or not at all.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -29,6 +30,8 @@ __all__ = [
     "RunNotFoundError",
     "RunStore",
     "default_store_path",
+    "dumps_json",
+    "loads_json",
     "store_is_empty",
 ]
 
@@ -118,8 +121,44 @@ class Outcome:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _json(x: Any) -> str:
-    return json.dumps(x, default=str, allow_nan=False) if x is not None else "null"
+NONFINITE_TAG = "$nonfinite"
+"""A non-finite float is stored as ``{"$nonfinite": "nan" | "inf" | "-inf"}`` (strict JSON)."""
+
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _tag(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return {NONFINITE_TAG: "nan" if x != x else ("inf" if x > 0 else "-inf")}
+    if isinstance(x, dict):
+        return {k: _tag(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_tag(v) for v in x]
+    return x
+
+
+def _untag(d: dict[str, Any]) -> Any:
+    if len(d) == 1 and NONFINITE_TAG in d and d[NONFINITE_TAG] in _NONFINITE:
+        return _NONFINITE[d[NONFINITE_TAG]]
+    return d
+
+
+def dumps_json(x: Any) -> str:
+    """Strict JSON for the store; non-finite floats are tagged (see :data:`NONFINITE_TAG`)."""
+    if x is None:
+        return "null"
+    try:
+        return json.dumps(x, default=str, allow_nan=False)
+    except ValueError:  # NaN or an infinity somewhere: tag them, losing nothing
+        return json.dumps(_tag(x), default=str, allow_nan=False)
+
+
+def loads_json(text: str | bytes) -> Any:
+    """The inverse of :func:`dumps_json`: tagged non-finite floats come back as floats."""
+    return json.loads(text, object_hook=_untag)
+
+
+_json = dumps_json
 
 
 def _num(x: Any) -> float | None:
@@ -327,7 +366,7 @@ class RunStore:
             hint = f"; recent runs: {', '.join(ids)}" if ids else "; the store has no runs yet"
             raise RunNotFoundError(f"no run {run_id!r} in {self.path}{hint}")
         out = dict(row)
-        out["config"] = json.loads(out["config"] or "{}")
+        out["config"] = loads_json(out["config"] or "{}")
         return out
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -338,7 +377,7 @@ class RunStore:
         out = []
         for r in rows:
             d = dict(r)
-            d["config"] = json.loads(d["config"] or "{}")
+            d["config"] = loads_json(d["config"] or "{}")
             d["progress"] = self.progress(d["id"])
             out.append(d)
         return out
@@ -366,9 +405,9 @@ class RunStore:
         out = []
         for r in rows:
             d = dict(r)
-            d["job"] = json.loads(d["job"] or "{}")
-            d["score"] = json.loads(d["score"]) if d.get("score") else {}
-            d["result"] = json.loads(d["result"]) if d.get("result") else None
+            d["job"] = loads_json(d["job"] or "{}")
+            d["score"] = loads_json(d["score"]) if d.get("score") else {}
+            d["result"] = loads_json(d["result"]) if d.get("result") else None
             out.append(d)
         return out
 
@@ -393,7 +432,7 @@ class RunStore:
         out = []
         for r in self.conn.execute(sql, args):
             d = dict(r)
-            d["prompt"] = json.loads(d["prompt"]) if d["prompt"] else None
+            d["prompt"] = loads_json(d["prompt"]) if d["prompt"] else None
             out.append(d)
         return out
 
