@@ -263,7 +263,8 @@ def _add_rows(
     """Rows ``lo <= expr <= hi`` named ``name[label]``; records infeasible constant rows."""
     from pyscipopt import ExprCons
 
-    block = Block(name, 0, len(exprs), labels)
+    start = form.rows[-1][0].stop if form.rows else 0
+    block = Block(name, start, len(exprs), labels)
     conss: list[Any] = []
     for r, e in enumerate(exprs):
         a, b = float(lo[r]), float(hi[r])
