@@ -18,7 +18,7 @@ import pytest
 import workbench
 from workbench.backends.base import SolveOptions
 from workbench.backends.registry import backend_names, register_backend
-from workbench.errors import OptionsError
+from workbench.errors import OptionsError, UnsupportedProblemError
 from workbench.result import Result, Termination
 
 ps = pytest.importorskip("pyscipopt")
@@ -189,16 +189,22 @@ def test_milp_matches_enumeration_and_history_is_monotone() -> None:
     assert r.termination is Termination.OPTIMAL
     assert close(r.objective, best)
     assert set(r.values["take"].values()) <= {0.0, 1.0}
-    assert r.history, "a MILP run records an anytime history"
+    assert_monotone(r, "max")
+    assert close(r.history[-1][1], best) and close(r.history[-1][2], best)
+
+
+def assert_monotone(r: Result, sense: str) -> None:
+    """A non-empty history: time goes forward, incumbents improve, the bound tightens."""
+    assert r.history, "the run records an anytime history"
     times = [t for t, _, _ in r.history]
     primal = [p for _, p, _ in r.history if p is not None]
     dual = [d for _, _, d in r.history if d is not None]
     assert times == sorted(times)
     assert primal and dual
-    slack = 1e-6 * max(1.0, abs(best))
-    assert all(b >= a - slack for a, b in itertools.pairwise(primal))  # max: incumbents improve
-    assert all(b <= a + slack for a, b in itertools.pairwise(dual))  # the bound tightens
-    assert close(r.history[-1][1], best) and close(r.history[-1][2], best)
+    s = 1.0 if sense == "max" else -1.0
+    slack = 1e-9 * max(1.0, abs(primal[-1]))
+    assert all(s * b >= s * a - slack for a, b in itertools.pairwise(primal))
+    assert all(s * b <= s * a + slack for a, b in itertools.pairwise(dual))
 
 
 def test_mps_input_matches_highs(tmp_path: Any) -> None:
@@ -412,6 +418,28 @@ def test_haverly_pooling_global_profit_400() -> None:
     assert close(r.bound, 400.0, 1e-5)
     v = r.values
     assert v["q"] * (v["p_x"] + v["p_y"]) == pytest.approx(3 * v["a"] + v["b"], abs=1e-4)
+    assert_monotone(r, "max")
+
+
+def test_projection_point_is_accurate() -> None:
+    """Project (2, 1) onto the disk x^2 + y^2 <= 2: (2, 1) * sqrt(2/5), value 7 - 2 sqrt(10).
+
+    SCIP's best point may use its 1e-6 feasibility tolerance and sit 1e-4 away;
+    the backend returns the accurate point its NLP heuristic found instead.
+    """
+    model = {
+        "name": "projection",
+        "variables": {"x": {}, "y": {}},
+        "objective": {"sense": "min", "expr": "(x - 2)**2 + (y - 1)**2"},
+        "constraints": [{"name": "disk", "expr": "x**2 + y**2 <= 2"}],
+    }
+    r = solve(model)
+    assert r.termination is Termination.OPTIMAL
+    assert close(r.objective, 7 - 2 * math.sqrt(10))
+    k = math.sqrt(2 / 5)
+    assert r.values["x"] == pytest.approx(2 * k, abs=1e-6)
+    assert r.values["y"] == pytest.approx(k, abs=1e-6)
+    assert_monotone(r, "min")
 
 
 def test_concave_minimisation_over_a_box_finds_the_best_vertex() -> None:
@@ -586,3 +614,18 @@ def test_add_indicator_refuses_bad_rows() -> None:
         add_indicator(m, y, 1.0 * x, -math.inf, math.inf, name="free")
     with pytest.raises(ValueError, match="'active' must be 0 or 1"):
         add_indicator(m, y, 1.0 * x, 0.0, 1.0, active=2)
+
+
+def test_bilevel_model_is_refused_with_a_pointer() -> None:
+    model = {
+        "name": "bilevel",
+        "variables": {"x": {"lb": 0, "ub": 1}, "y": {"lb": 0, "ub": 1}},
+        "objective": {"sense": "min", "expr": "x + y"},
+        "lower_level": {
+            "variables": ["y"],
+            "objective": {"sense": "min", "expr": "y"},
+            "constraints": [{"name": "f", "expr": "y >= x"}],
+        },
+    }
+    with pytest.raises(UnsupportedProblemError, match="single-level"):
+        ScipBackend().solve(_model(model), SolveOptions())

@@ -19,8 +19,8 @@ Conventions
 - ``duals`` (pure LPs, solved with presolving off so that every row keeps
   its dual) follow the ``highs`` convention: the rate of change of the
   optimal objective per unit increase of the row's active bound.
-- ``history`` holds ``(seconds, primal, dual)`` at each new incumbent and
-  each improvement of the dual bound.
+- ``history`` holds SCIP's own ``(seconds, primal bound, dual bound)`` at each
+  new incumbent and each improvement of the dual bound, and at the end.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from solvers.scip.events import bound_value, history_handler
 from solvers.scip.status import termination
 from workbench.backends.base import Availability, Capability, SolveOptions
 from workbench.compile.linear_form import LinearForm
-from workbench.errors import BackendUnavailableError, OptionsError
+from workbench.errors import BackendUnavailableError, OptionsError, UnsupportedProblemError
 from workbench.result import Diagnostics, Result, Termination, Timings
 
 __all__ = ["ScipBackend", "check_params"]
@@ -197,6 +197,8 @@ class ScipBackend:
             For an unknown option or SCIP parameter, or a bad value.
         ModelError
             If the model does not compile.
+        UnsupportedProblemError
+            For a bilevel or two-stage robust model.
         """
         from workbench.compile.affine import degree
         from workbench.compile.linear import linear_form_from_structure
@@ -206,6 +208,12 @@ class ScipBackend:
         t0 = time.perf_counter()
         structure = options.structure
         cm = structure if getattr(structure, "model", None) is model else compile_structure(model)
+        if cm.model.lower_level is not None or cm.model.robust is not None:
+            kind = "bilevel" if cm.model.lower_level is not None else "two-stage robust"
+            raise UnsupportedProblemError(
+                f"the scip backend solves single-level models, not a {kind} one; "
+                "use a bilevel or robust backend (see `workbench backends`)"
+            )
         if degree(cm.objective.plan) <= 2 and all(degree(f.plan) <= 1 for f in cm.rows):
             lf = linear_form_from_structure(cm)
             return self.solve_linear(lf, options, build_time=time.perf_counter() - t0)
@@ -307,7 +315,8 @@ class ScipBackend:
                 diag.warnings.append("SCIP's row duals did not pass the optimality check; left out")
         res.iterations = int(m.getNLPIterations())
         diag.extra["nodes"] = int(m.getNNodes())
-        res.history = hist.finish(float(m.getSolvingTime()), res.objective, res.bound)
+        primal = bound_value(m, m.getPrimalbound()) if has_point else None
+        res.history = hist.finish(float(m.getSolvingTime()), primal, res.bound)
         return res
 
 
