@@ -18,7 +18,7 @@ import pytest
 import workbench
 from workbench.backends.base import SolveOptions
 from workbench.backends.registry import backend_names, register_backend
-from workbench.errors import OptionsError, UnsupportedProblemError
+from workbench.errors import ModelError, OptionsError, UnsupportedProblemError
 from workbench.result import Result, Termination
 
 ps = pytest.importorskip("pyscipopt")
@@ -629,3 +629,27 @@ def test_bilevel_model_is_refused_with_a_pointer() -> None:
     }
     with pytest.raises(UnsupportedProblemError, match="single-level"):
         ScipBackend().solve(_model(model), SolveOptions())
+
+
+@pytest.mark.parametrize(("sense", "want"), [("max", 9.0), ("min", 0.25)])
+def test_power_with_a_variable_exponent(sense: str, want: float) -> None:
+    """x ** y on [0.5, 3] x [1, 2]: 3**2 = 9 at most, 0.5**2 = 0.25 at least (by hand)."""
+    model = {
+        "name": "power",
+        "variables": {"x": {"lb": 0.5, "ub": 3}, "y": {"lb": 1, "ub": 2}},
+        "objective": {"sense": sense, "expr": "x ** y"},
+    }
+    r = solve(model)
+    assert r.termination is Termination.OPTIMAL
+    assert close(r.objective, want)
+
+
+def test_negative_base_with_a_variable_exponent_is_a_located_error() -> None:
+    model = {
+        "name": "neg",
+        "variables": {"x": {"lb": 0.5, "ub": 3}},
+        "objective": {"sense": "min", "expr": "x"},
+        "constraints": [{"name": "c", "expr": "(-2) ** x <= 3"}],
+    }
+    with pytest.raises(ModelError, match=r"constraints\[0\]\.expr: .*base > 0"):
+        solve(model)

@@ -41,7 +41,12 @@ from solvers.scip.events import bound_value, history_handler
 from solvers.scip.status import termination
 from workbench.backends.base import Availability, Capability, SolveOptions
 from workbench.compile.linear_form import LinearForm
-from workbench.errors import BackendUnavailableError, OptionsError, UnsupportedProblemError
+from workbench.errors import (
+    BackendUnavailableError,
+    OptionsError,
+    UnsupportedProblemError,
+    WorkbenchError,
+)
 from workbench.result import Diagnostics, Result, Termination, Timings
 
 __all__ = ["ScipBackend", "check_params"]
@@ -257,6 +262,8 @@ class ScipBackend:
             m = _new_model(options, params, log_path, lp)  # OptionsError before any work
             try:
                 res = self._run(m, load, timings, diag, lp)
+            except WorkbenchError:
+                raise
             except Exception as e:  # a crash inside SCIP is a value, not a traceback
                 diag.message = f"SCIP failed: {type(e).__name__}: {e}"
                 res = Result(Termination.ERROR, timings=timings, diagnostics=diag)

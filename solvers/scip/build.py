@@ -7,7 +7,8 @@ object array of SCIP variables with :class:`ScipOps`, a
 :class:`~workbench.compile.numeric.ObjectOps` whose ``min``/``max`` (and
 ``min``/``max`` reductions) are exact: ``max(a, b) = (a + b + |a - b|) / 2``
 with SCIP's own ``abs``, chained through auxiliary variables for more than
-two arguments (no big-M, no bounds needed).
+two arguments (no big-M, no bounds needed), and whose power with a variable
+exponent is ``a ** b = exp(b * log(a))`` (defined for ``a > 0``, as in numpy).
 
 SCIP takes only a linear objective: a quadratic or nonlinear one goes into an
 epigraph row ``t >= f(x)`` (``t <= f(x)`` when maximising) with ``t`` free.
@@ -17,6 +18,7 @@ pyscipopt is imported only inside the functions here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,7 @@ from workbench.compile.numeric import NumpyOps, ObjectOps, evaluate
 from workbench.compile.plan import Plan
 from workbench.compile.sets import LazyLabels
 from workbench.compile.structure import CompiledModel
+from workbench.errors import ModelError
 from workbench.result import Label
 
 __all__ = ["ScipForm", "ScipOps", "add_indicator", "build_linear", "build_structure"]
@@ -165,6 +168,12 @@ class ScipOps(ObjectOps):
         self.model = model
         self.num_aux = 0
 
+    def binop(self, op: str, a: Any, b: Any) -> Any:
+        """``a op b`` elementwise; a power with a variable exponent is ``exp(b * log(a))``."""
+        if op == "**" and _has_expr(b):
+            return np.frompyfunc(_power, 2, 1)(a, b)
+        return super().binop(op, a, b)
+
     def _aux(self, e: Any) -> Any:
         """A free variable ``w`` with the row ``w == e``."""
         from pyscipopt import ExprCons
@@ -224,6 +233,29 @@ class ScipOps(ObjectOps):
                 items = [_plain(e) for e in child_arr[order[lo:hi]]]
                 out[r] = quicksum(items) if name == "sum" else self._fold(name, items)
         return out
+
+
+def _has_expr(v: Any) -> bool:
+    """Whether *v* (a number, an expression or an array of them) holds a SCIP expression."""
+    if isinstance(v, np.ndarray):
+        return v.dtype == object and any(not isinstance(e, int | float) for e in v.flat)
+    return not isinstance(v, int | float | np.generic)
+
+
+def _power(a: Any, b: Any) -> Any:
+    """``a ** b`` for SCIP; with *b* an expression, ``exp(b * log(a))`` (defined for ``a > 0``)."""
+    import pyscipopt as ps
+
+    a, b = _plain(a), _plain(b)
+    if isinstance(b, int | float):
+        return a**b
+    if isinstance(a, int | float):
+        if a <= 0:
+            raise ValueError(
+                f"{a} ** (an expression with variables) is defined only for a base > 0"
+            )
+        return ps.exp(b * math.log(a))
+    return ps.exp(b * ps.log(a))
 
 
 def _plain(e: Any) -> Any:
@@ -346,14 +378,22 @@ def _structure_columns(cm: CompiledModel) -> tuple[list[Block], np.ndarray, np.n
     return blocks, lb, ub, integer
 
 
+def _located(plan: Plan, variables: list[Any], n: int, ops: ScipOps, where: str) -> list[Any]:
+    """:func:`_nonlinear_exprs`, with a value SCIP cannot take reported at *where*."""
+    try:
+        return _nonlinear_exprs(plan, variables, n, ops)
+    except ValueError as e:
+        raise ModelError(str(e), where) from e
+
+
 def _plan_exprs(
-    plan: Plan, n: int, variables: list[Any], ops: ScipOps
+    plan: Plan, n: int, variables: list[Any], ops: ScipOps, where: str
 ) -> tuple[list[Any], np.ndarray]:
     """Row expressions of *plan* and the constants taken out of them (``(n,)``)."""
     try:
         p = poly(plan)
     except NonlinearError:
-        return _nonlinear_exprs(plan, variables, n, ops), np.zeros(n)
+        return _located(plan, variables, n, ops, where), np.zeros(n)
     const = np.broadcast_to(np.asarray(p.const, dtype=float), (n,)).copy()
     return _poly_exprs(p, variables), const
 
@@ -393,12 +433,12 @@ def build_structure(m: Any, cm: CompiledModel) -> ScipForm:
     form.violation = _violation(cm, lb, ub)
     ops = ScipOps(m)
     for fam in cm.rows:
-        exprs, const = _plan_exprs(fam.plan, fam.n, variables, ops)
+        exprs, const = _plan_exprs(fam.plan, fam.n, variables, ops, f"{fam.where}.expr")
         _add_rows(form, fam.name, fam.labels, exprs, fam.lo - const, fam.hi - const)
     try:
         p = poly(plan)
     except NonlinearError:
-        (rest,) = _nonlinear_exprs(plan, variables, 1, ops)
+        (rest,) = _located(plan, variables, 1, ops, cm.objective.where)
         _set_objective(form, cm.objective.sense, 0.0, rest)
         return form
     lin = Poly(
