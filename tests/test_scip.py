@@ -653,3 +653,65 @@ def test_negative_base_with_a_variable_exponent_is_a_located_error() -> None:
     }
     with pytest.raises(ModelError, match=r"constraints\[0\]\.expr: .*base > 0"):
         solve(model)
+
+
+# Indicator rows as the compile layer carries them: ``RowFamily.indicator`` and
+# ``LinearForm.row_indicator`` (per row, the flat column of the binary, or -1).
+# They are set by hand here, so the SCIP side is tested on its own.
+
+IND_MODEL = {
+    "name": "indicator",
+    "variables": {"x": {"lb": 0, "ub": 10}, "y": {"domain": "binary"}},
+    "objective": {"sense": "max", "expr": "x + 5 * y"},
+    "constraints": [{"name": "cap", "expr": "x <= 3"}, {"name": "free", "expr": "x + y >= 0"}],
+}
+
+
+def test_linear_form_indicator_rows() -> None:
+    """max x + 5y with 'y = 1 => x <= 3': y = 0, x = 10 (10) beats 3 + 5; as a plain row, 8."""
+    lf = workbench.compile_linear(_model(IND_MODEL))
+    plain = ScipBackend().solve_linear(lf, SolveOptions())
+    assert close(plain.objective, 8.0)
+    y = lf.col_names().index("y")
+    lf.row_indicator = np.array([y, -1])  # type: ignore[attr-defined]
+    r = ScipBackend().solve_linear(lf, SolveOptions())
+    assert r.termination is Termination.OPTIMAL
+    assert close(r.objective, 10.0)
+    assert r.values == pytest.approx({"x": 10.0, "y": 0.0})
+
+
+def _structure_with_indicator(model: dict[str, Any], row: int, column: str) -> Any:
+    from workbench.compile.structure import compile_structure
+
+    cm = compile_structure(_model(model))
+    fam = cm.rows[row]
+    fam.indicator = np.full(fam.n, cm.var_slice(column).start)
+    return cm
+
+
+def test_structure_indicator_row_in_a_nonlinear_model() -> None:
+    """max x - 0.01 x^3 + y with 'y = 1 => x <= 3'.
+
+    By hand: y = 0 leaves x = 1/sqrt(0.03), worth (2/3) x = 3.849; y = 1 caps x
+    at 3, worth 2.73 + 1.  As a plain row x <= 3 the optimum would be 3.73.
+    """
+    model = dict(IND_MODEL, objective={"sense": "max", "expr": "x - 0.01 * x ** 3 + y"})
+    cm = _structure_with_indicator(model, 0, "y")
+    r = ScipBackend().solve(cm.model, SolveOptions(structure=cm))
+    assert r.termination is Termination.OPTIMAL
+    x_star = 1 / math.sqrt(0.03)
+    assert close(r.objective, 2 / 3 * x_star)
+    assert r.values["y"] == 0.0 and r.values["x"] == pytest.approx(x_star, abs=1e-2)
+
+
+def test_structure_indicator_constant_row_and_nonlinear_row() -> None:
+    model = dict(IND_MODEL, objective={"sense": "max", "expr": "x - 0.01 * x ** 3 + y"})
+    model["constraints"] = [{"name": "never", "expr": "0 * x >= 1"}]
+    cm = _structure_with_indicator(model, 0, "y")
+    r = ScipBackend().solve(cm.model, SolveOptions(structure=cm))
+    assert r.termination is Termination.OPTIMAL  # the row cannot hold, so y = 0
+    assert r.values["y"] == 0.0
+    model["constraints"] = [{"name": "curved", "expr": "x ** 2 <= 4"}]
+    cm = _structure_with_indicator(model, 0, "y")
+    with pytest.raises(UnsupportedProblemError, match=r"constraints\[0\]\.when: .*not linear"):
+        ScipBackend().solve(cm.model, SolveOptions(structure=cm))

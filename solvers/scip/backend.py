@@ -124,7 +124,7 @@ def _new_model(options: SolveOptions, params: dict[str, Any], log: Path, lp: boo
         m.setParam("randomization/lpseed", seed)
         m.setParam("randomization/permutationseed", seed)
     if lp:  # the root LP's duals stay those of the model's rows: nothing fixes or adds rows
-        off = pyscipopt.SCIP_PARAMSETTING.OFF
+        off = pyscipopt.SCIP_PARAMSETTING.OFF  # type: ignore[attr-defined]
         m.setPresolve(off)
         m.setHeuristics(off)
         m.setSeparating(off)
@@ -160,6 +160,8 @@ class ScipBackend:
     rank: ClassVar[int] = 22
     """After ``highs`` (10) and ``cpsat`` (20) for what they take; before ``scipy`` (25)
     and ``pyomo`` (30), so MIQP, nonconvex QP and MINLP come here."""
+    indicators: ClassVar[bool] = True
+    """Indicator rows (``when``) become SCIP indicator constraints (:func:`add_indicator`)."""
 
     def available(self) -> Availability:
         """Whether pyscipopt (with its bundled SCIP) imports; both versions."""
@@ -173,7 +175,8 @@ class ScipBackend:
             scip = pyscipopt.Model().version()
         except Exception as e:  # a broken SCIP library
             return Availability(False, f"pyscipopt imports but SCIP does not start: {e}")
-        return Availability(True, version=f"pyscipopt {pyscipopt.__version__}, SCIP {scip}")
+        version = getattr(pyscipopt, "__version__", "?")
+        return Availability(True, version=f"pyscipopt {version}, SCIP {scip}")
 
     def solve(self, model: Any, options: SolveOptions) -> Result:
         """Solve an IR model with SCIP.
@@ -220,7 +223,10 @@ class ScipBackend:
                 "use a bilevel or robust backend (see `workbench backends`)"
             )
         if degree(cm.objective.plan) <= 2 and all(degree(f.plan) <= 1 for f in cm.rows):
-            lf = linear_form_from_structure(cm)
+            if any(getattr(f, "indicator", None) is not None for f in cm.rows):
+                lf = linear_form_from_structure(cm, indicators=True)  # type: ignore[call-arg]
+            else:
+                lf = linear_form_from_structure(cm)
             return self.solve_linear(lf, options, build_time=time.perf_counter() - t0)
         build = time.perf_counter() - t0
         return self._solve(

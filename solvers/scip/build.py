@@ -31,7 +31,7 @@ from workbench.compile.numeric import NumpyOps, ObjectOps, evaluate
 from workbench.compile.plan import Plan
 from workbench.compile.sets import LazyLabels
 from workbench.compile.structure import CompiledModel
-from workbench.errors import ModelError
+from workbench.errors import ModelError, UnsupportedProblemError
 from workbench.result import Label
 
 __all__ = ["ScipForm", "ScipOps", "add_indicator", "build_linear", "build_structure"]
@@ -291,8 +291,14 @@ def _add_rows(
     exprs: list[Any],
     lo: np.ndarray,
     hi: np.ndarray,
+    indicator: np.ndarray | None = None,
+    where: str = "",
 ) -> None:
-    """Rows ``lo <= expr <= hi`` named ``name[label]``; records infeasible constant rows."""
+    """Rows ``lo <= expr <= hi`` named ``name[label]``; records infeasible constant rows.
+
+    With *indicator* (per row, the flat column of a binary, or -1), a row holds
+    only where its binary is 1 (:func:`add_indicator`); such a row must be linear.
+    """
     from pyscipopt import ExprCons
 
     start = form.rows[-1][0].stop if form.rows else 0
@@ -300,18 +306,39 @@ def _add_rows(
     conss: list[Any] = []
     for r, e in enumerate(exprs):
         a, b = float(lo[r]), float(hi[r])
+        on = None
+        if indicator is not None and indicator[r] >= 0:
+            on = form.variables[int(indicator[r])]
         val = _constant(e)
         if val is not None:
             if val < a - _FEAS_TOL or val > b + _FEAS_TOL:
-                form.infeasible_rows.append(block.entry_name(r))
+                if on is None:
+                    form.infeasible_rows.append(block.entry_name(r))
+                else:  # the row can never hold, so its binary stays 0
+                    form.model.chgVarUb(on, 0.0)
             conss.append(None)
             continue
         if not (np.isfinite(a) or np.isfinite(b)):
             conss.append(None)
             continue
+        if on is not None:
+            if _degree(e) > 1:
+                raise UnsupportedProblemError(
+                    f"{where or name}.when: SCIP's indicator constraints take a linear row, and "
+                    f"'{block.entry_name(r)}' is not linear; write its body as an affine expression"
+                )
+            conss.append(add_indicator(form.model, on, e, a, b, name=block.entry_name(r))[0])
+            continue
         cons = ExprCons(e, _bound(a), _bound(b))
         conss.append(form.model.addCons(cons, name=block.entry_name(r)))
     form.rows.append((block, conss))
+
+
+def _degree(e: Any) -> int:
+    """The polynomial degree of a SCIP expression (a large number for other functions)."""
+    from pyscipopt import Expr
+
+    return int(e.degree()) if isinstance(e, Expr) else 99
 
 
 def _set_objective(
@@ -348,9 +375,11 @@ def build_linear(m: Any, lf: LinearForm) -> ScipForm:
     row_blocks = lf.rows or (
         [Block("r", 0, a.shape[0], list(range(a.shape[0])))] if a.shape[0] else []
     )
+    ind = getattr(lf, "row_indicator", None)  # per row: the binary switching it on, or -1
     for b in row_blocks:
         sl = slice(b.start, b.stop)
-        _add_rows(form, b.name, b.labels, exprs[sl], lf.row_lb[sl], lf.row_ub[sl])
+        on = None if ind is None else np.asarray(ind)[sl]
+        _add_rows(form, b.name, b.labels, exprs[sl], lf.row_lb[sl], lf.row_ub[sl], on)
     c = np.asarray(lf.c, dtype=float)
     nz = np.flatnonzero(c)
     (linear,) = _exprs(1, variables, np.zeros(nz.size, dtype=np.int64), nz, c[nz])
@@ -413,7 +442,11 @@ def _violation(cm: CompiledModel, lb: np.ndarray, ub: np.ndarray) -> Callable[[n
             for fam in cm.rows:
                 v = np.asarray(evaluate(fam.plan, x, NumpyOps()), dtype=float).reshape(-1)
                 v = np.broadcast_to(v, (fam.n,))
-                worst = max(worst, _relative(np.maximum(fam.lo - v, v - fam.hi), v))
+                excess = np.maximum(fam.lo - v, v - fam.hi)
+                on = getattr(fam, "indicator", None)
+                if on is not None:  # an indicator row binds only where its binary is 1
+                    excess = np.where(x[np.maximum(on, 0)] > 0.5, excess, 0.0)
+                worst = max(worst, _relative(excess, v))
         return worst
 
     return violation
@@ -434,7 +467,8 @@ def build_structure(m: Any, cm: CompiledModel) -> ScipForm:
     ops = ScipOps(m)
     for fam in cm.rows:
         exprs, const = _plan_exprs(fam.plan, fam.n, variables, ops, f"{fam.where}.expr")
-        _add_rows(form, fam.name, fam.labels, exprs, fam.lo - const, fam.hi - const)
+        lo, hi, on = fam.lo - const, fam.hi - const, getattr(fam, "indicator", None)
+        _add_rows(form, fam.name, fam.labels, exprs, lo, hi, on, fam.where)
     try:
         p = poly(plan)
     except NonlinearError:

@@ -22,7 +22,7 @@ def history_handler(recorder: HistoryRecorder) -> Any:
     of the global dual bound (``DUALBOUNDIMPROVED``); both bounds are in the
     original problem's space and sense, objective offset included.
     """
-    from pyscipopt import SCIP_EVENTTYPE, Eventhdlr
+    from pyscipopt import SCIP_EVENTTYPE, Eventhdlr  # type: ignore[attr-defined]
 
     mask = SCIP_EVENTTYPE.BESTSOLFOUND | SCIP_EVENTTYPE.DUALBOUNDIMPROVED
 
