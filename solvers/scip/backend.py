@@ -40,7 +40,7 @@ from solvers.scip.build import ScipForm, build_linear, build_structure
 from solvers.scip.events import bound_value, history_handler
 from solvers.scip.status import termination
 from workbench.backends.base import Availability, Capability, SolveOptions
-from workbench.compile.linear_form import LinearForm
+from workbench.compile.linear_form import LinearForm, split_blocks
 from workbench.errors import (
     BackendUnavailableError,
     OptionsError,
@@ -389,13 +389,7 @@ def _duals(m: Any, form: ScipForm, x: np.ndarray) -> dict[str, Any] | None:
         return None
     if lf is None or not _dual_optimal(lf, x, y):
         return None
-    out: dict[str, Any] = {}
-    for block, _ in form.rows:
-        vals = (y[block.start : block.stop] + 0.0).tolist()
-        out[block.name] = (
-            (vals[0] if vals else 0.0) if block.labels is None else dict(zip(block.labels, vals))
-        )
-    return out
+    return split_blocks(y + 0.0, [block for block, _ in form.rows])
 
 
 def _dual_optimal(lf: LinearForm, x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from workbench.compile.affine import NonlinearError, Poly, poly
-from workbench.compile.linear_form import Block, LinearForm
+from workbench.compile.linear_form import Block, LinearForm, split_blocks
 from workbench.compile.numeric import NumpyOps, ObjectOps, evaluate
 from workbench.compile.plan import Plan
 from workbench.compile.sets import LazyLabels
@@ -83,14 +83,7 @@ class ScipForm:
 
     def values_by_variable(self, x: np.ndarray) -> dict[str, Any]:
         """A flat point as ``{name: value}`` or ``{name: {label: value}}``."""
-        out: dict[str, Any] = {}
-        for b in self.columns:
-            part = x[b.start : b.stop]
-            if b.labels is None:
-                out[b.name] = float(part[0]) if b.size else 0.0
-            else:
-                out[b.name] = dict(zip(b.labels, part.tolist()))
-        return out
+        return split_blocks(x, self.columns)
 
 
 def _bound(v: float) -> float | None:
@@ -222,16 +215,17 @@ class ScipOps(ObjectOps):
         """Segment ``sum`` (``quicksum``), ``min`` or ``max`` of child rows."""
         from pyscipopt import quicksum
 
-        out = np.empty(n, dtype=object)
-        out[:] = [0.0 if name == "sum" else (np.inf if name == "min" else -np.inf)] * n
-        child_arr = np.broadcast_to(np.asarray(child, dtype=object), parent.shape)
+        empty = 0.0 if name == "sum" else (np.inf if name == "min" else -np.inf)
+        items = np.broadcast_to(np.asarray(child, dtype=object), parent.shape)
         order = np.argsort(parent, kind="stable")
-        bounds = np.searchsorted(parent[order], np.arange(n + 1))
-        for r in range(n):
-            lo, hi = bounds[r], bounds[r + 1]
-            if hi > lo:
-                items = [_plain(e) for e in child_arr[order[lo:hi]]]
-                out[r] = quicksum(items) if name == "sum" else self._fold(name, items)
+        groups = np.split(order, np.searchsorted(parent[order], np.arange(1, n)))
+        out = np.empty(n, dtype=object)
+        for r, group in enumerate(groups):
+            terms = [_plain(e) for e in items[group]]
+            if not terms:
+                out[r] = empty
+            else:
+                out[r] = quicksum(terms) if name == "sum" else self._fold(name, terms)
         return out
 
 
