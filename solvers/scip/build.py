@@ -87,7 +87,7 @@ class ScipForm:
 
 
 def _bound(v: float) -> float | None:
-    return float(v) if np.isfinite(v) else None
+    return float(v) if math.isfinite(v) else None
 
 
 def _add_columns(
@@ -117,9 +117,11 @@ def _exprs(
     from pyscipopt.scip import Expr, Term
 
     terms: list[dict[Any, float]] = [{} for _ in range(n)]
-    for r, c, a in zip(rows.tolist(), cols.tolist(), coefs.tolist()):
+    used, which = np.unique(cols, return_inverse=True)
+    monomials = [Term(variables[c]) for c in used.tolist()]  # one Term per column, not per entry
+    for r, k, a in zip(rows.tolist(), which.reshape(-1).tolist(), coefs.tolist()):
         if a != 0.0:
-            d, t = terms[r], Term(variables[c])
+            d, t = terms[r], monomials[k]
             d[t] = d.get(t, 0.0) + a
     if quad is not None:
         qrows, qi, qj, qcoef = quad
@@ -298,6 +300,7 @@ def _add_rows(
     start = form.rows[-1][0].stop if form.rows else 0
     block = Block(name, start, len(exprs), labels)
     conss: list[Any] = []
+    plain: list[tuple[int, Any, str]] = []  # added together: one addConss call per family
     for r, e in enumerate(exprs):
         a, b = float(lo[r]), float(hi[r])
         on = None
@@ -312,7 +315,7 @@ def _add_rows(
                     form.model.chgVarUb(on, 0.0)
             conss.append(None)
             continue
-        if not (np.isfinite(a) or np.isfinite(b)):
+        if not (math.isfinite(a) or math.isfinite(b)):
             conss.append(None)
             continue
         if on is not None:
@@ -323,8 +326,12 @@ def _add_rows(
                 )
             conss.append(add_indicator(form.model, on, e, a, b, name=block.entry_name(r))[0])
             continue
-        cons = ExprCons(e, _bound(a), _bound(b))
-        conss.append(form.model.addCons(cons, name=block.entry_name(r)))
+        plain.append((r, ExprCons(e, _bound(a), _bound(b)), block.entry_name(r)))
+        conss.append(None)
+    if plain:
+        added = form.model.addConss([c for _, c, _ in plain], name=[nm for _, _, nm in plain])
+        for (r, _, _), cons in zip(plain, added):
+            conss[r] = cons
     form.rows.append((block, conss))
 
 
