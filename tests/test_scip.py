@@ -715,3 +715,74 @@ def test_structure_indicator_constant_row_and_nonlinear_row() -> None:
     cm = _structure_with_indicator(model, 0, "y")
     with pytest.raises(UnsupportedProblemError, match=r"constraints\[0\]\.when: .*not linear"):
         ScipBackend().solve(cm.model, SolveOptions(structure=cm))
+
+
+# Convex quadratic objectives with unbounded variables: one epigraph row per square.
+
+
+def test_convex_squares_reproduce_the_objective_and_refuse_the_wrong_curvature() -> None:
+    from solvers.scip.quadratic import convex_squares
+
+    rng = np.random.default_rng(4)
+    b = rng.normal(size=(5, 3))
+    q = b @ b.T  # PSD of rank 3: x'Qx written as its upper-triangle terms
+    i, j = np.triu_indices(5)
+    coef = np.where(i == j, q[i, j], 2 * q[i, j])
+    lin = rng.normal(size=7)
+
+    def value(sq: Any, x: np.ndarray, s: float) -> float:
+        squares = sum((float(c @ x[cols]) + d) ** 2 for cols, c, d in sq.terms)
+        return s * squares + float(sq.linear @ x) + sq.constant
+
+    for sense, s in (("min", 1.0), ("max", -1.0)):
+        sq = convex_squares(i, j, s * coef, lin, sense)
+        assert sq is not None and len(sq.terms) == 3  # the rank
+        for _ in range(3):
+            x = rng.normal(size=7)
+            want = s * float(x[:5] @ q @ x[:5]) + float(lin @ x)
+            assert value(sq, x, s) == pytest.approx(want, rel=1e-9, abs=1e-9)
+    assert convex_squares(i, j, coef, lin, "max") is None  # convex is not concave
+    indefinite = np.array([1.0, -1.0])
+    assert convex_squares(np.array([0, 1]), np.array([0, 1]), indefinite, lin[:2], "min") is None
+    sep = convex_squares(
+        np.array([0, 2]), np.array([0, 2]), np.array([4.0, 9.0]), np.ones(3), "min"
+    )
+    assert sep is not None
+    got = sorted((cols.tolist(), c.tolist(), d) for cols, c, d in sep.terms)
+    assert [(cols, c) for cols, c, _ in got] == [([0], [2.0]), ([2], [3.0])]
+    assert [d for _, _, d in got] == pytest.approx([0.25, 1 / 6])  # 4x^2 + x = (2x + 1/4)^2 - 1/16
+    assert sep.linear.tolist() == [0.0, 1.0, 0.0]  # x1 has no square to take its term
+    assert sep.constant == pytest.approx(-(1 / 16 + 1 / 36))
+
+
+def test_free_integer_least_squares() -> None:
+    """min (x - 0.3)^2 + (y - 1.6)^2 + (x - y)^2 over free integers (a convex MIQP).
+
+    Expected: enumeration over [-5, 5]^2, which holds the optimum (the continuous
+    minimiser is near (0.73, 1.17) and the function grows away from it).
+    """
+    best = min(
+        (x - 0.3) ** 2 + (y - 1.6) ** 2 + (x - y) ** 2 for x in range(-5, 6) for y in range(-5, 6)
+    )
+    model = {
+        "name": "ils",
+        "variables": {"x": {"domain": "integer"}, "y": {"domain": "integer"}},
+        "objective": {"sense": "min", "expr": "(x - 0.3)**2 + (y - 1.6)**2 + (x - y)**2"},
+    }
+    r = solve(model, time_limit=20)
+    assert r.termination is Termination.OPTIMAL
+    assert close(r.objective, best)
+    assert close(r.bound, best, 1e-5)
+
+
+def test_free_concave_maximisation_closes() -> None:
+    """max 4x + 2y - x^2 - y^2 - xy + 1 over free x, y: by hand 5 at (2, 0)."""
+    model = {
+        "name": "cqp",
+        "variables": {"x": {}, "y": {}},
+        "objective": {"sense": "max", "expr": "4*x + 2*y - x**2 - y**2 - x*y + 1"},
+    }
+    r = solve(model, time_limit=20)
+    assert r.termination is Termination.OPTIMAL
+    assert close(r.objective, 5.0) and close(r.bound, 5.0, 1e-5)
+    assert r.values == pytest.approx({"x": 2.0, "y": 0.0}, abs=1e-4)

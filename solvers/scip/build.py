@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from solvers.scip.quadratic import convex_squares
 from workbench.compile.affine import NonlinearError, Poly, poly
 from workbench.compile.linear_form import Block, LinearForm, split_blocks
 from workbench.compile.numeric import NumpyOps, ObjectOps, evaluate
@@ -360,6 +361,49 @@ def _set_objective(
     m.setObjective(obj, "maximize" if sense == "max" else "minimize")
 
 
+def _quadratic_objective(
+    form: ScipForm,
+    sense: str,
+    lin: np.ndarray,
+    offset: float,
+    quad: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """Objective ``offset + lin'x + q(x)``, with completed squares when *q* has the right curvature.
+
+    One row ``t_k >= (c_k'x + d_k)^2`` per square (see :mod:`solvers.scip.quadratic`);
+    otherwise a single epigraph row takes *q*.
+    """
+    from pyscipopt import ExprCons
+
+    qi, qj, qcoef = quad
+    squares = convex_squares(qi, qj, qcoef, lin, sense)
+    vars_ = form.variables
+    if squares is None:
+        zeros = np.zeros(qcoef.shape[0], dtype=np.int64)
+        (rest,) = _exprs(1, vars_, _EMPTY_I, _EMPTY_I, np.zeros(0), (zeros, qi, qj, qcoef))
+        _set_objective(form, sense, _linear_expr(vars_, lin) + offset, rest)
+        return
+    m = form.model
+    obj = _linear_expr(vars_, squares.linear) + (offset + squares.constant)
+    sign = -1.0 if sense == "max" else 1.0
+    for k, (cols, coefs, shift) in enumerate(squares.terms):
+        body = _linear_expr(vars_, coefs, cols) + shift
+        t = m.addVar(f"_objective_sq{k}", lb=0.0, ub=None)
+        m.addCons(ExprCons(body * body - t, None, 0.0), name=f"_objective_sq{k}")
+        obj = obj + sign * t
+    m.setObjective(obj, "maximize" if sense == "max" else "minimize")
+
+
+def _linear_expr(variables: list[Any], coefs: np.ndarray, cols: np.ndarray | None = None) -> Any:
+    """``sum coefs[k] * x[cols[k]]`` (``cols`` defaults to every variable; zeros skipped)."""
+    coefs = np.asarray(coefs, dtype=float)
+    if cols is None:
+        cols = np.flatnonzero(coefs)
+        coefs = coefs[cols]
+    (e,) = _exprs(1, variables, np.zeros(cols.size, dtype=np.int64), cols, coefs)
+    return e
+
+
 def build_linear(m: Any, lf: LinearForm) -> ScipForm:
     """Load a matrix-form model (LP/MILP/QP from MPS, LP files or the compiler) into *m*.
 
@@ -382,16 +426,12 @@ def build_linear(m: Any, lf: LinearForm) -> ScipForm:
         on = None if ind is None else np.asarray(ind)[sl]
         _add_rows(form, b.name, b.labels, exprs[sl], lf.row_lb[sl], lf.row_ub[sl], on)
     c = np.asarray(lf.c, dtype=float)
-    nz = np.flatnonzero(c)
-    (linear,) = _exprs(1, variables, np.zeros(nz.size, dtype=np.int64), nz, c[nz])
-    linear = linear + float(lf.offset)
-    rest = None
     if lf.Q is not None and lf.Q.nnz:
         q = lf.Q.tocoo()
-        zeros = np.zeros(q.nnz, dtype=np.int64)
-        (rest,) = _exprs(1, variables, _EMPTY_I, _EMPTY_I, np.zeros(0),
-                         (zeros, q.row.astype(np.int64), q.col.astype(np.int64), 0.5 * q.data))  # fmt: skip
-    _set_objective(form, lf.sense, linear, rest)
+        quad = (q.row.astype(np.int64), q.col.astype(np.int64), 0.5 * q.data)
+        _quadratic_objective(form, lf.sense, c, float(lf.offset), quad)
+    else:
+        _set_objective(form, lf.sense, _linear_expr(variables, c) + float(lf.offset), None)
     return form
 
 
@@ -476,17 +516,13 @@ def build_structure(m: Any, cm: CompiledModel) -> ScipForm:
         (rest,) = _located(plan, variables, 1, ops, cm.objective.where)
         _set_objective(form, cm.objective.sense, 0.0, rest)
         return form
-    lin = Poly(
-        1, np.asarray(p.const, dtype=float).reshape(-1)[:1], p.rows, p.cols, p.coefs, ident=p.ident
-    )
-    (linear,) = _poly_exprs(lin, variables)
-    linear = linear + float(lin.const[0]) if lin.const.size else linear
-    rest = None
+    n = len(variables)
+    lin = np.bincount(p.cols, weights=p.coefs, minlength=n).astype(float) if n else np.zeros(0)
+    offset = float(np.asarray(p.const, dtype=float).reshape(-1)[0]) if np.size(p.const) else 0.0
     if p.has_quad:
-        (rest,) = _exprs(
-            1, variables, _EMPTY_I, _EMPTY_I, np.zeros(0), (p.qrows, p.qi, p.qj, p.qcoef)
-        )
-    _set_objective(form, cm.objective.sense, linear, rest)
+        _quadratic_objective(form, cm.objective.sense, lin, offset, (p.qi, p.qj, p.qcoef))
+    else:
+        _set_objective(form, cm.objective.sense, _linear_expr(variables, lin) + offset, None)
     return form
 
 
