@@ -368,16 +368,22 @@ def _quadratic_objective(
     offset: float,
     quad: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    """Objective ``offset + lin'x + q(x)``, with completed squares when *q* has the right curvature.
+    """Objective ``offset + lin'x + q(x)`` through epigraph rows.
 
-    One row ``t_k >= (c_k'x + d_k)^2`` per square (see :mod:`solvers.scip.quadratic`);
-    otherwise a single epigraph row takes *q*.
+    When a variable of *q* is unbounded and *q* has the right curvature, one
+    row ``t_k >= (c_k'x + d_k)^2`` per completed square (see
+    :mod:`solvers.scip.quadratic`): SCIP's LP relaxation then stays bounded.
+    Otherwise a single row takes *q*: with bounded variables it is faster
+    (a 6-asset cardinality portfolio: 0.4-0.8 s against 1.8 s) and tighter
+    (each row may use SCIP's feasibility tolerance).
     """
     from pyscipopt import ExprCons
 
     qi, qj, qcoef = quad
-    squares = convex_squares(qi, qj, qcoef, lin, sense)
     vars_ = form.variables
+    squares = None
+    if _any_unbounded(form.model, [vars_[j] for j in np.unique(np.r_[qi, qj]).tolist()]):
+        squares = convex_squares(qi, qj, qcoef, lin, sense)  # else one row is faster and tighter
     if squares is None:
         zeros = np.zeros(qcoef.shape[0], dtype=np.int64)
         (rest,) = _exprs(1, vars_, _EMPTY_I, _EMPTY_I, np.zeros(0), (zeros, qi, qj, qcoef))
@@ -392,6 +398,13 @@ def _quadratic_objective(
         m.addCons(ExprCons(body * body - t, None, 0.0), name=f"_objective_sq{k}")
         obj = obj + sign * t
     m.setObjective(obj, "maximize" if sense == "max" else "minimize")
+
+
+def _any_unbounded(m: Any, variables: list[Any]) -> bool:
+    """Whether any of *variables* has an infinite bound."""
+    return any(
+        m.isInfinity(-v.getLbOriginal()) or m.isInfinity(v.getUbOriginal()) for v in variables
+    )
 
 
 def _linear_expr(variables: list[Any], coefs: np.ndarray, cols: np.ndarray | None = None) -> Any:

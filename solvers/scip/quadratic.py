@@ -10,7 +10,8 @@ model did not even find its optimum).  Written with completed squares,
 bounded and SCIP solves the same models at the root.  The rewrite is exact up
 to floating point: the quadratic form is factored blockwise (per connected
 component) by its eigen-decomposition, and each eigenvector's share of the
-linear term goes into its square.
+linear term goes into its square.  It is used only when a variable of the
+quadratic form is unbounded: otherwise a single row is faster.
 """
 
 from __future__ import annotations
