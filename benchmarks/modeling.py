@@ -126,10 +126,21 @@ def ir(
 
 
 def pyomo(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> tuple[Any, float]:
-    import pyomo.environ as pyo
     from pyomo.contrib.appsi.solvers import Highs
 
     t0 = time.perf_counter()
+    m = pyomo_model(cost, supply, demand)
+    opt = Highs()
+    opt.config.load_solution = False
+    opt.highs_options = {"output_flag": False, "time_limit": 0.0}
+    opt.set_instance(m)
+    return opt, time.perf_counter() - t0
+
+
+def pyomo_model(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> Any:
+    """The transport LP as a Pyomo ``ConcreteModel`` (also used by ``pyomo_in.py``)."""
+    import pyomo.environ as pyo
+
     ni, nj = cost.shape
     m = pyo.ConcreteModel()
     m.I = pyo.RangeSet(0, ni - 1)
@@ -144,11 +155,7 @@ def pyomo(cost: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> tuple[Any
     m.dem = pyo.Constraint(
         m.J, rule=lambda m, j: pyo.quicksum(m.x[i, j] for i in m.I) >= float(demand[j])
     )
-    opt = Highs()
-    opt.config.load_solution = False
-    opt.highs_options = {"output_flag": False, "time_limit": 0.0}
-    opt.set_instance(m)
-    return opt, time.perf_counter() - t0
+    return m
 
 
 def linopy_route(

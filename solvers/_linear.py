@@ -60,20 +60,23 @@ class HistoryRecorder:
         return self.points
 
 
-def compile_model(model: Any, options: SolveOptions | None = None) -> tuple[LinearForm, float]:
+def compile_model(
+    model: Any, options: SolveOptions | None = None, *, indicators: bool = False
+) -> tuple[LinearForm, float]:
     """Compile an IR model to a LinearForm; return it and the seconds taken.
 
     Reuses ``options.structure`` (the compiled structure ``workbench.solve``
     already built) when it belongs to *model*, instead of compiling twice.
+    *indicators* keeps indicator rows (for a backend that takes them natively).
     """
     from workbench.compile.linear import compile_linear
 
     t0 = time.perf_counter()
     structure = getattr(options, "structure", None)
     if structure is not None and getattr(structure, "model", None) is model:
-        lf = compile_linear(structure)
+        lf = compile_linear(structure, indicators=indicators)
     else:
-        lf = compile_linear(model)
+        lf = compile_linear(model, indicators=indicators)
     return lf, time.perf_counter() - t0
 
 
@@ -98,5 +101,5 @@ class LinearFormBackend:
 
     def solve(self, model: Any, options: SolveOptions) -> Any:
         """Compile *model* to a LinearForm (reusing ``options.structure``) and call ``solve_linear``."""
-        lf, build = compile_model(model, options)
+        lf, build = compile_model(model, options, indicators=getattr(self, "indicators", False))
         return self.solve_linear(lf, options, build_time=build)  # type: ignore[attr-defined]

@@ -183,6 +183,8 @@ class CpSatBackend(LinearFormBackend):
     name: ClassVar[str] = "cpsat"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PURE_INTEGER})
     rank: ClassVar[int] = 20
+    indicators: ClassVar[bool] = True
+    """Indicator rows (``when``) become ``OnlyEnforceIf`` on the binary."""
 
     def available(self) -> Availability:
         """Whether OR-Tools' CP-SAT imports; its version."""
@@ -335,12 +337,15 @@ def _build(cp_model: Any, lf: LinearForm) -> tuple[Any, float]:
     rlo = np.ceil(lf.row_lb * row_scale - 1e-9)
     rhi = np.floor(lf.row_ub * row_scale + 1e-9)
     indptr, indices = A.indptr, A.indices
+    ind = lf.row_indicator
     for i in range(lf.num_rows):
         s, e = indptr[i], indptr[i + 1]
         lo = int(rlo[i]) if math.isfinite(rlo[i]) else cp_model.INT_MIN
         hi = int(rhi[i]) if math.isfinite(rhi[i]) else cp_model.INT_MAX
         expr = cp_model.LinearExpr.weighted_sum(list(xs[indices[s:e]]), coef[s:e].tolist())
-        model.add_linear_constraint(expr, lo, hi)
+        ct = model.add_linear_constraint(expr, lo, hi)
+        if ind is not None and ind[i] >= 0:
+            ct.only_enforce_if(xs[ind[i]])  # the row holds where its binary is 1
     scale = 10.0**k_obj
     cint = np.round(c * scale).astype(np.int64)
     nz = np.flatnonzero(cint)

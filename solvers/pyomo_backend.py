@@ -28,13 +28,21 @@ Conventions
   the optimal objective per unit increase of the row's active bound.
 - A limit reached with a feasible point gives ``FEASIBLE`` (the native
   status still names the limit).
-- ``locallyOptimal`` (ipopt) is ``OPTIMAL``; the message says that only
-  local optimality is proven.
+- ``OPTIMAL`` means proven globally optimal.  On a nonlinear model
+  (NLP, MINLP, MIQP) a *local* solver's ``optimal`` or ``locallyOptimal``
+  (ipopt, bonmin, knitro... see :data:`LOCAL_SOLVERS`) is ``OPTIMAL`` only
+  when classification proves the model convex and smooth (for bonmin: its
+  continuous relaxation, since its branch and bound is exact for convex
+  MINLP); otherwise it is ``LOCALLY_OPTIMAL`` with the reason
+  (:func:`verdict`).  The global solvers (:data:`GLOBAL_SOLVERS`: couenne,
+  baron, scip, gurobi...) keep ``OPTIMAL``.  A solver in neither list counts
+  as local.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import sys
@@ -45,27 +53,39 @@ from typing import Any, ClassVar
 
 from solvers._linear import finite, unknown_option
 from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.classification import local_optimum
+from workbench.convexity import GLOBAL_SOLVERS, LOCAL_SOLVERS
 from workbench.errors import BackendUnavailableError, OptionsError, UnsupportedProblemError
 from workbench.result import Diagnostics, Result, Termination, Timings
 
-__all__ = ["STATUS_MAP", "PROBED_SOLVERS", "PyomoBackend", "installed_solvers", "status_map"]  # noqa: F822
+__all__ = [  # noqa: F822
+    "GLOBAL_SOLVERS",
+    "LOCAL_SOLVERS",
+    "STATUS_MAP",
+    "PROBED_SOLVERS",
+    "PyomoBackend",
+    "installed_solvers",
+    "status_map",
+    "verdict",
+]
 
 PROBED_SOLVERS = ("appsi_highs", "highs", "ipopt", "cbc", "glpk", "scip", "bonmin", "couenne")
 """The Pyomo solver names :func:`installed_solvers` probes."""
 
 DEFAULT_SOLVER = "appsi_highs"
 
-LOCAL_NOTE = "local optimum; NLP solvers do not prove global optimality"
+_CONVEX_MINLP_EXACT = frozenset({"bonmin", "mindtpy"})
+"""Local solvers that are exact on MINLP with a convex continuous relaxation."""
 
 _INSTALL_HINTS = {
     "appsi_highs": "pip install highspy",
     "highs": "pip install highspy",
-    "ipopt": "conda install -c conda-forge ipopt (or pip install cyipopt / idaes get-extensions)",
-    "cbc": "conda install -c conda-forge coincbc",
-    "glpk": "conda install -c conda-forge glpk (or apt-get install glpk-utils)",
-    "scip": "conda install -c conda-forge scip",
-    "bonmin": "conda install -c conda-forge coinbonmin",
-    "couenne": "conda install -c conda-forge coincouenne",
+    "ipopt": "an ipopt executable on PATH (or use backend 'scipy' for a local, 'scip' for a global optimum)",
+    "cbc": "apt-get install coinor-cbc",
+    "glpk": "apt-get install glpk-utils",
+    "scip": "a scip executable on PATH (backend 'scip', from pip install pyscipopt, needs none)",
+    "bonmin": "a bonmin executable on PATH (backend 'scip' solves MINLP globally: pip install pyscipopt)",
+    "couenne": "a couenne executable on PATH (backend 'scip' solves MINLP globally: pip install pyscipopt)",
     "gurobi": "install Gurobi with a licence (pip install gurobipy)",
 }
 
@@ -77,7 +97,7 @@ _LEGACY: dict[str, Termination] = {
     "minFunctionValue": Termination.INTERRUPTED,
     "minStepLength": Termination.ERROR,
     "globallyOptimal": Termination.OPTIMAL,
-    "locallyOptimal": Termination.OPTIMAL,
+    "locallyOptimal": Termination.LOCALLY_OPTIMAL,
     "feasible": Termination.FEASIBLE,
     "optimal": Termination.OPTIMAL,
     "maxEvaluations": Termination.ITERATION_LIMIT,
@@ -155,6 +175,40 @@ def __getattr__(name: str) -> Any:
         globals()["STATUS_MAP"] = table
         return table
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def verdict(solver: str, cls: Any, term: Termination) -> tuple[Termination, str | None]:
+    """Whether a solver's (locally) optimal answer is proven global, and the note to add.
+
+    Parameters
+    ----------
+    solver
+        The Pyomo solver name.
+    cls
+        The model's :class:`~workbench.classification.Classification`.
+    term
+        The mapped termination.
+
+    Returns
+    -------
+    (Termination, str or None)
+        Unchanged for other terminations, for linear and convex-QP classes
+        and for :data:`GLOBAL_SOLVERS`; otherwise ``OPTIMAL`` only on a
+        proven convex model, else ``LOCALLY_OPTIMAL`` with the reason.
+    """
+    if term not in (Termination.OPTIMAL, Termination.LOCALLY_OPTIMAL):
+        return term, None
+    nonlinear = cls.problem_class in (Capability.NLP, Capability.MINLP, Capability.MIQP)
+    base = solver.lower().split("_")[0] if solver.lower().startswith("gurobi") else solver.lower()
+    if not nonlinear or base in GLOBAL_SOLVERS:
+        return term, None
+    if cls.num_int_vars and base in _CONVEX_MINLP_EXACT:
+        if cls.relaxation_convex is True and cls.smooth:
+            return Termination.OPTIMAL, f"{solver} is exact on a convex MINLP"
+        relaxed = copy.copy(cls)
+        relaxed.convex = cls.relaxation_convex
+        return local_optimum(relaxed)
+    return local_optimum(cls)
 
 
 def termination(tc: Any) -> Termination:
@@ -449,9 +503,9 @@ class PyomoBackend:
             res = Result(Termination.ERROR, timings=timings, diagnostics=diag)
         res.log = log.text
         res.backend = self.name
-        nonlinear = cls.problem_class in (Capability.NLP, Capability.MINLP)
-        if res.termination is Termination.OPTIMAL and nonlinear and solver == "ipopt":
-            res.diagnostics.message = LOCAL_NOTE + (
+        res.termination, note = verdict(solver, cls, res.termination)
+        if note is not None:
+            res.diagnostics.message = note + (
                 f" ({res.diagnostics.message})" if res.diagnostics.message else ""
             )
         return res
@@ -575,7 +629,7 @@ class PyomoBackend:
             diag.message = f"stopped ({tc.name}) with a feasible point"
             term = Termination.FEASIBLE
         res = Result(term, timings=timings, diagnostics=diag)
-        if len(results.solution) > 0 and (has_point or term is Termination.OPTIMAL):
+        if len(results.solution) > 0 and (has_point or term.has_solution):
             form.model.solutions.load_from(results)
             res.values = form.values_by_variable()
             res.objective = finite(pyo.value(form.objective, exception=False))

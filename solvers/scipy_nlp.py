@@ -19,12 +19,17 @@ keeps the best feasible one.
 
 Outcomes
 --------
-These are local solvers: ``OPTIMAL`` means *converged to a feasible local
-optimum* (max violation <= 1e-6); the message says that global optimality
-is not proven.  A local solver cannot prove infeasibility either, so
-``INFEASIBLE`` is never returned from the local search: when no feasible point is found the
-termination is the limit that stopped the solver (``ITERATION_LIMIT``,
-``TIME_LIMIT``) or ``ERROR``, with the message "no feasible point found".
+These are local solvers.  A converged, feasible run (max violation <= 1e-6)
+is ``OPTIMAL`` only when classification proves the model convex and smooth
+(:func:`workbench.classification.local_optimum`): then the local optimum is
+global.  Otherwise it is ``LOCALLY_OPTIMAL``, and the message says why the
+proof failed and that a global backend exists.  A local solver cannot
+prove infeasibility either, so ``INFEASIBLE`` is never returned from the
+local search: when no feasible point is found the termination is the limit
+that stopped the solver (``ITERATION_LIMIT``, ``TIME_LIMIT``) or ``ERROR``,
+with a message that gives the violation, says that this is not a proof of
+infeasibility, and what to try; ``diagnostics.extra['max_violation']``
+holds the violation.
 The one exception is a proof: when every constraint is affine,
 ``scipy.optimize.linprog`` (HiGHS) decides whether the polyhedron is empty,
 and a proven empty one is ``INFEASIBLE``.
@@ -45,11 +50,13 @@ import numpy as np
 
 from solvers._scipy_problem import Problem, linear_infeasible, torch_installed
 from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.classification import Classification, classify_structure, local_optimum
 from workbench.errors import OptionsError, UnsupportedProblemError
 from workbench.result import Diagnostics, Result, Termination, Timings
 
 __all__ = [
     "FEAS_TOL",
+    "LOCAL_TRIES",
     "METHODS",
     "linear_infeasible",
     "STATUS_MAP",
@@ -72,7 +79,10 @@ SLSQP_MAX_VARS = 1000
 SLSQP_FTOL = 1e-10
 """SLSQP's default precision goal on the objective here (SciPy's own is 1e-6)."""
 
-LOCAL_NOTE = "local optimum; NLP solvers do not prove global optimality"
+LOCAL_TRIES = (
+    "multistart=10, method='trust-constr', better-scaled constraints, or backend 'scip' (global)"
+)
+"""What the message suggests when no feasible point was found."""
 
 STATUS_MAP: dict[tuple[str, int], Termination] = {
     # trust-constr (scipy.optimize._trustregion_constr TERMINATION_MESSAGES)
@@ -290,8 +300,8 @@ def _minimize(prob: Problem, method: str, x0: np.ndarray, s: _Settings, stop: _S
     )
 
 
-def _outcome(run: _Run, method: str) -> tuple[Termination, str]:
-    """Termination and message of one run (feasibility checked here)."""
+def _outcome(run: _Run, method: str, cls: Classification) -> tuple[Termination, str]:
+    """Termination and message of one run (feasibility and convexity checked here)."""
     if run.stop == "unbounded" or run.fun < UNBOUNDED_BELOW:
         return Termination.UNBOUNDED, f"the objective went below {UNBOUNDED_BELOW:g}"
     base = termination(method, run.status)
@@ -299,12 +309,16 @@ def _outcome(run: _Run, method: str) -> tuple[Termination, str]:
         base = Termination.TIME_LIMIT
     if run.feasible:
         if base is Termination.OPTIMAL:
-            return Termination.OPTIMAL, LOCAL_NOTE
+            return local_optimum(cls)
         return (
             Termination.FEASIBLE,
             f"feasible point, but the solver did not converge ({run.message})",
         )
-    why = f"no feasible point found (max violation {run.violation:.3g}); a local solver cannot prove infeasibility"
+    why = (
+        f"no feasible point found: the local solver stopped at a point that violates the "
+        f"constraints or bounds by {run.violation:.3g} (tolerance {FEAS_TOL:g}). This is not a "
+        f"proof that the model is infeasible (a local solver cannot prove that); try {LOCAL_TRIES}"
+    )
     if base in (Termination.TIME_LIMIT, Termination.ITERATION_LIMIT):
         return base, why
     return Termination.ERROR, f"{why} ({run.message})"
@@ -430,7 +444,9 @@ class ScipyBackend:
                 r.fun if r.feasible else r.violation,
             ),
         )
-        term, message = _outcome(best, method)
+        term, message = _outcome(best, method, classify_structure(cm))
+        if not best.feasible and math.isfinite(best.violation):
+            diag.extra["max_violation"] = best.violation
         if not best.feasible and term is not Termination.UNBOUNDED and linear_infeasible(cm):
             term = Termination.INFEASIBLE
             message = (

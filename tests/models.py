@@ -75,3 +75,14 @@ BAKERY_MODEL = {
         {"name": "min_bread", "expr": "bread >= 2"},
     ],
 }
+
+
+BAKERY_PYOMO = """\
+import pyomo.environ as pyo
+model = pyo.ConcreteModel()
+model.bread = pyo.Var(within=pyo.NonNegativeIntegers)
+model.cake = pyo.Var(within=pyo.NonNegativeIntegers)
+model.oven = pyo.Constraint(expr=model.bread + 2 * model.cake <= 8)
+model.obj = pyo.Objective(expr=3 * model.bread + 5 * model.cake, sense=pyo.maximize)
+"""
+"""The bakery as generated Pyomo code (code mode): optimum 24 (bread 0, cake 4 or any mix)."""

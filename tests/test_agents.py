@@ -50,7 +50,7 @@ def test_orthought_accepts_a_correct_model_first_time(llm_stub):
     assert form.model is not None and form.model.objective.sense == "max"
     prompts = [t.get("prompt") for t in form.transcript]
     assert prompts[0] == "orthought/system@1" and prompts[1].startswith(
-        "orthought/formulate@1+ir_reference@1"
+        "orthought/formulate@1+ir_reference@3"
     )
     assert TEXT in form.transcript[1]["content"]
 
@@ -142,7 +142,7 @@ def test_code_mode_runs_in_the_sandbox():
     form = OrThought(mode="code").formulate(TEXT, llm=llm, solve=workbench.solve)
     assert "SyntaxError" in form.attempts[0].feedback
     assert form.result.objective == pytest.approx(24.0)
-    assert form.result.diagnostics.sandbox in ("bwrap", "unshare-net", "none")
+    assert form.result.diagnostics.sandbox in ("bwrap", "unshare-hardened", "none")
     assert form.code == code
 
 

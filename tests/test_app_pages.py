@@ -178,7 +178,24 @@ def test_editor_rejects_bad_options():
 def test_runs_page_handles_a_missing_store():
     at = page("runs").run()
     no_exceptions(at)
-    assert "No run store" in at.info[0].value
+    assert not at.error
+    assert "No runs yet (no run store" in at.info[0].value
+
+
+@pytest.mark.parametrize("content", [b"", "schema-less"])
+def test_runs_page_says_no_runs_for_an_empty_store(tmp_path, content):
+    import sqlite3
+
+    store = tmp_path / "home" / "runs.db"
+    store.parent.mkdir(parents=True)
+    if isinstance(content, bytes):
+        store.write_bytes(content)  # a zero-byte file
+    else:
+        sqlite3.connect(store).execute("CREATE TABLE other (x)").connection.close()
+    at = page("runs").run()
+    no_exceptions(at)
+    assert not at.error
+    assert "No runs yet (the run store is empty" in at.info[0].value
 
 
 def test_runs_and_benchmarks_pages_read_a_store(tmp_path):
@@ -248,3 +265,18 @@ def test_settings_saves_the_config_without_the_key(tmp_path):
     no_exceptions(at)
     text = (tmp_path / "home" / "config.toml").read_text()
     assert 'base_url = "http://localhost:8000/v1"' in text and "sk-never" not in text
+
+
+def test_editor_warns_that_a_local_optimum_is_not_proven():
+    at = page("editor").run()
+    concave = (
+        "name: concave\nvariables:\n  x: {lb: -1, ub: 2, init: 0.4}\n"
+        "objective: {sense: min, expr: '-(x - 0.5)**2 + 0.1 * x'}\n"
+    )
+    at.text_area(key="ed_yaml").set_value(concave).run()
+    at.selectbox(key="ed_backend").select("scipy").run()
+    at.button(key="ed_solve").click().run()
+    wait_for_solve(at)
+    no_exceptions(at)
+    assert at.session_state["ed_result"].termination.value == "locally_optimal"
+    assert any(w.value.startswith("Locally optimal, not proven") for w in at.warning)

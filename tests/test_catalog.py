@@ -146,11 +146,18 @@ def test_text_mentions_the_data(problem: Problem) -> None:
 # Solving
 
 
+LOCAL = ("scipy", "bcd", "alsketch")
+"""Local NLP backends: on a model not proven convex they say locally_optimal."""
+
+
 @pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: p.id)
 def test_solves_to_stored_optimum(problem: Problem) -> None:
     result = public_solve(problem.model, time_limit=30, seed=0)
     if problem.status == "optimal":
-        assert result.termination == Termination.OPTIMAL, result.diagnostics.message
+        accepted = {Termination.OPTIMAL}
+        if not workbench.classify(problem.model).proven_convex and result.backend in LOCAL:
+            accepted.add(Termination.LOCALLY_OPTIMAL)  # honest: a local method, not proven global
+        assert result.termination in accepted, (result.backend, result.diagnostics.message)
         assert result.objective is not None
         rel = 1e-5 if problem.category in NONLINEAR else 1e-6
         assert abs(result.objective - problem.optimum) <= rel * max(1.0, abs(problem.optimum))

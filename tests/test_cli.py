@@ -266,3 +266,38 @@ def test_readme_yaml_example_solves(tmp_path: Path) -> None:
     result = runner.invoke(app, ["solve", str(path), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["objective"] == pytest.approx(1075.0)
+
+
+def test_runs_list_without_a_store_says_no_runs_yet(tmp_path: Path) -> None:
+    missing = tmp_path / "none" / "runs.db"
+    result = runner.invoke(app, ["runs", "list", "--store", str(missing)])
+    assert result.exit_code == 0, result.output
+    assert "no runs yet (no run store at" in result.stdout
+    assert not missing.exists() and not missing.parent.exists()  # nothing created
+    home = tmp_path / "fresh_home"
+    result = runner.invoke(app, ["runs", "list"], env={"WORKBENCH_HOME": str(home)})
+    assert result.exit_code == 0, result.output
+    assert "no runs yet" in result.stdout and str(home) in result.stdout.replace("\n", "")
+
+
+def test_runs_list_on_an_empty_store_says_no_runs_yet(tmp_path: Path) -> None:
+    import sqlite3
+
+    from workbench.runs import RunStore
+
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    schemaless = tmp_path / "schemaless.db"
+    sqlite3.connect(schemaless).execute("CREATE TABLE other (x)").connection.close()
+    migrated = tmp_path / "migrated.db"
+    RunStore(migrated).close()  # the schema, but no runs
+    for path in (empty, schemaless, migrated):
+        result = runner.invoke(app, ["runs", "list", "--store", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "no runs yet" in result.stdout, path
+
+
+def test_runs_list_on_a_file_that_is_not_a_store_is_an_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not an SQLite database, only some text that is long enough")
+    assert_one_line_error(runner.invoke(app, ["runs", "list", "--store", str(junk)]), str(junk))

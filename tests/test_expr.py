@@ -62,6 +62,12 @@ def test_membership_and_tuple_targets():
         ("True", "not allowed"),
         ("y.__class__", "attribute access"),
         ("(lambda: 0)()", "only the functions"),
+        ("ord()", "ord() takes a member"),
+        ("ord(i, S, T)", "ord() takes a member"),
+        ("ord(i, 'S')", "ord() takes a member"),
+        ("ord(i, S[1])", "ord() takes a member"),
+        ("ord(i for i in S)", "ord() cannot take a generator"),
+        ("chr(i)", "the functions are abs, cos, exp, log, max, min, ord, sin, sqrt, sum"),
     ],
 )
 def test_disallowed_constructs_raise_located_model_error(text, fragment):
@@ -157,3 +163,19 @@ def test_random_text_only_ever_raises_model_error(text):
     for fn in (parse_expr, parse_for, parse_set_expr):
         with contextlib.suppress(ModelError):
             fn(text, "x")
+
+
+def test_function_names_parse_by_form_subscript_name_or_call():
+    assert parse_expr("exp[i]") == Index("exp", (Name("i"),))
+    assert parse_expr("exp") == Name("exp")
+    assert parse_expr("exp(x)") == Call("exp", (Name("x"),))
+    assert parse_expr("sum * 2") == BinOp("*", Name("sum"), Num(2))
+    node = parse_expr("sum(sum[i] for i in I)")
+    assert isinstance(node, Reduce) and node.body == Index("sum", (Name("i"),))
+
+
+def test_ord_parses_with_a_member_and_an_optional_set():
+    assert parse_expr("ord(i)") == Call("ord", (Name("i"),))
+    assert parse_expr("ord('b', S)") == Call("ord", (Str("b"), Name("S")))
+    node = parse_expr("sum(x[i, j] for i in S for j in S if ord(i) < ord(j))")
+    assert isinstance(node, Reduce) and isinstance(node.gens[1].conds[0], Compare)

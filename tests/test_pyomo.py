@@ -151,7 +151,9 @@ def test_available_and_probe():
     assert set(found) >= {"appsi_highs", "ipopt", "cbc", "glpk"}
     assert found["appsi_highs"].ok
     if not found["ipopt"].ok:
-        assert "conda install" in found["ipopt"].reason
+        # pip users get advice they can follow: no conda, and the backends that need no binary
+        assert "conda" not in found["ipopt"].reason
+        assert "backend 'scipy'" in found["ipopt"].reason
 
 
 def test_lp_max_values():
@@ -234,7 +236,7 @@ def test_nlp_rejected_with_install_hint():
 def test_missing_solver_is_unavailable():
     if solver_availability("cbc").ok:
         pytest.skip("cbc is installed here")
-    with pytest.raises(BackendUnavailableError, match="coincbc"):
+    with pytest.raises(BackendUnavailableError, match="apt-get install coinor-cbc"):
         solve(TINY_LP, solver="cbc")
 
 
@@ -273,7 +275,7 @@ def test_status_table_is_exhaustive():
         assert termination(member) is table[member]
     assert table == STATUS_MAP
     assert termination("not a condition") is Termination.ERROR
-    assert table[LegacyTC.locallyOptimal] is Termination.OPTIMAL
+    assert table[LegacyTC.locallyOptimal] is Termination.LOCALLY_OPTIMAL
     assert table[LegacyTC.infeasible] is Termination.INFEASIBLE
     assert table[AppsiTC.infeasibleOrUnbounded] is Termination.INFEASIBLE_OR_UNBOUNDED
     assert table[AppsiTC.maxTimeLimit] is Termination.TIME_LIMIT
@@ -298,3 +300,45 @@ def test_supports_hook():
     assert nlp.ok == any(solver_availability(s).ok for s in ("ipopt", "bonmin", "couenne", "scip"))
     if not nlp.ok:
         assert "ipopt" in nlp.reason
+
+
+def _classified(variables: str, objective: str, constraints: str = "[]"):
+    from workbench.classification import classify
+
+    return classify(
+        workbench.load_model(
+            f"variables: {variables}\nobjective: {objective}\nconstraints: {constraints}\n"
+        )
+    )
+
+
+def test_verdict_local_and_global_solvers():
+    """A local solver's optimum is OPTIMAL only on a proven convex model; global solvers keep it."""
+    from solvers.pyomo_backend import GLOBAL_SOLVERS, LOCAL_SOLVERS, verdict
+
+    assert "ipopt" in LOCAL_SOLVERS and "bonmin" in LOCAL_SOLVERS and "couenne" in GLOBAL_SOLVERS
+    opt, loc = Termination.OPTIMAL, Termination.LOCALLY_OPTIMAL
+    convex = _classified(
+        "{x: {lb: 0.1}, y: {}}", "{expr: 'exp(y) - log(x)'}", "[{expr: 'x + y <= 3'}]"
+    )
+    bilinear = _classified(
+        "{x: {lb: 0, ub: 4}, y: {lb: 0, ub: 4}}",
+        "{sense: max, expr: 'x + y'}",
+        "[{expr: 'x * y == 2'}]",
+    )
+    cminlp = _classified(
+        "{k: {domain: integer, lb: 0, ub: 5}, y: {}}", "{expr: '(k - 2.5)**2 + exp(y)'}"
+    )
+    ncminlp = _classified("{k: {domain: integer, lb: 0, ub: 5}}", "{expr: 'sin(k)'}")
+    lp = _classified("{x: {lb: 0}}", "{expr: 'x'}")
+    assert verdict("ipopt", convex, opt)[0] is opt
+    assert verdict("ipopt", convex, loc)[0] is opt  # ipopt's locallyOptimal on a convex model
+    term, note = verdict("ipopt", bilinear, opt)
+    assert term is loc and "nonconvex" in note and "'scip'" in note
+    assert verdict("couenne", bilinear, opt) == (opt, None)
+    assert verdict("gurobi_persistent", bilinear, opt) == (opt, None)
+    assert verdict("some_new_solver", bilinear, opt)[0] is loc  # unknown counts as local
+    assert verdict("bonmin", cminlp, opt)[0] is opt  # exact on a convex MINLP
+    assert verdict("bonmin", ncminlp, opt)[0] is loc
+    assert verdict("ipopt", lp, opt) == (opt, None)
+    assert verdict("ipopt", bilinear, Termination.INFEASIBLE) == (Termination.INFEASIBLE, None)

@@ -404,7 +404,7 @@ def test_cli_unwritable_and_missing_store(db: Path, tmp_path: Path) -> None:
         "cannot write",
     )
     assert_one_line_error(
-        runner.invoke(app, ["runs", "list", "--store", str(tmp_path / "none.db")]),
+        runner.invoke(app, ["runs", "show", "last", "--store", str(tmp_path / "none.db")]),
         "no run store",
     )
     assert not (tmp_path / "none.db").exists()
@@ -444,3 +444,18 @@ def test_real_batch_round_trip(tmp_path: Path) -> None:
         s = summarize(st, rid)
     assert s["total"] == 2 and s["accuracy"] == 1.0 and s["execution_rate"] == 1.0
     assert not math.isnan(s["time"]["total"])
+
+
+def test_a_locally_optimal_item_is_executed_and_scored_but_not_solved(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    run = store.create_run([_spec("loc"), _spec("glob")], name="local", run_id="L-0001")
+    store.record(run, _done("loc|highs|", 1.0, "locally_optimal", 100.0, 400.0))
+    store.record(run, _done("glob|highs|", 1.0, "locally_optimal", 400.0, 400.0))
+    store.finish_run(run)
+    s = summarize(store, "L-0001")
+    assert s["executed"] == 2 and s["solved"] == 0  # not proven, so not 'solved'
+    assert s["scored"] == 2 and s["correct"] == 1  # scored by the objective
+    rows = {r["item_id"]: r for r in item_rows(store, "L-0001")}
+    assert rows["loc"]["termination"] == "locally_optimal" and rows["loc"]["correct"] is False
+    assert rows["glob"]["correct"] is True
+    store.close()

@@ -86,7 +86,9 @@ def test_missing_index_value_and_unknown_member():
 
 def test_mismatched_dimensions():
     msg = err(BASE.replace("values: [1, 2, 3]", "values: [1, 2]"))
-    assert msg == "params.d.values: expected 3 entries (one per member of T), got 2"
+    assert msg == (
+        "params.d.values: 2 entries for the 3 members of T (give one per member, in set order)"
+    )
     msg = err(add_constraint("x[i, i] <= 1", "i in I"))
     assert msg == "constraints[1].expr: 'x' takes 1 index(es) (I), got 2"
     msg = err(add_constraint("x <= 1"))
@@ -128,8 +130,8 @@ def test_schema_errors_are_located():
         workbench.load_model("variables: {x: {domian: integer}}\nobjective: {expr: x}")
     with pytest.raises(ModelError, match=r"^variables\.x\.domain: "):
         workbench.load_model("variables: {x: {domain: complex}}\nobjective: {expr: x}")
-    with pytest.raises(ModelError, match="YAML reads on/off"):
-        workbench.load_model("variables: {on: {}}\nobjective: {expr: x}")
+    with pytest.raises(ModelError, match="YAML reads true/false as booleans"):
+        workbench.load_model("variables: {true: {}}\nobjective: {expr: x}")
     with pytest.raises(ModelError, match="line 2"):
         workbench.load_model("variables:\n  x: {lb: [}\nobjective: {expr: x}")
 
@@ -159,7 +161,7 @@ def test_rebinding_and_shadowing_are_refused():
 def test_duplicate_members_and_mixed_kinds():
     assert "duplicate member 'a'" in err(BASE.replace("I: [a, b, c]", "I: [a, b, a]"))
     assert "mixes text and integers" in err(BASE.replace("I: [a, b, c]", "I: [a, 1, c]"))
-    assert "quote words like no/yes" in err(BASE.replace("I: [a, b, c]", "I: [a, no, c]"))
+    assert "quote true/false" in err(BASE.replace("I: [a, b, c]", "I: [a, false, c]"))
 
 
 @pytest.mark.parametrize("expr", ["x", "2 * x['a']", "sum(x[i] for i in I)"])

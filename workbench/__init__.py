@@ -28,6 +28,7 @@ __all__ = [
     "formulate",
     "load_model",
     "read_model_file",
+    "reformulate",
     "save_model",
     "solve",
     "validate",
@@ -53,6 +54,7 @@ _LAZY = {
     "solve": "workbench.solving",
     "read_model_file": "workbench.solving",
     "formulate": "workbench.formulation",
+    "reformulate": "workbench.compile.reformulate",
 }
 
 _SUBMODULES = {
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     from workbench.classification import Classification, classify
     from workbench.compile.linear import compile_linear
     from workbench.compile.linear_form import LinearForm
+    from workbench.compile.reformulate import reformulate
     from workbench.errors import (
         BackendError,
         BackendUnavailableError,

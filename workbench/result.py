@@ -133,6 +133,32 @@ class Result:
             return float(v)
         return float(v[label])
 
+    def load_into(self, model: Any) -> int:
+        """Write the values into a Pyomo model's variables (the one this result solved).
+
+        Duals go into the model's ``dual`` Suffix when it declares an
+        import Suffix of that name and the result has duals.  Fixed
+        variables keep their values.
+
+        Parameters
+        ----------
+        model
+            The Pyomo ``ConcreteModel`` passed to :func:`workbench.solve`.
+
+        Returns
+        -------
+        int
+            How many variable values were written (0 for a result without a point).
+
+        Raises
+        ------
+        ModelError
+            If a variable of this result is not in *model*.
+        """
+        from workbench.compile.from_pyomo import load_into_pyomo
+
+        return load_into_pyomo(self, model)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with the keys the CLI's ``--json`` promises."""
 
@@ -177,3 +203,48 @@ class Result:
             },
             "backend": self.backend,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        """Rebuild a result from :meth:`to_dict`'s output (or its JSON).
+
+        Index labels come back as the JSON keys (``'a,1'`` for a tuple), and
+        a missing objective or bound stays ``None``.
+
+        Raises
+        ------
+        ValueError
+            If ``termination`` is not a known :class:`Termination` value; the
+            message lists the known ones.
+        """
+        raw = data.get("termination")
+        try:
+            term = Termination(raw)
+        except ValueError:
+            known = ", ".join(t.value for t in Termination)
+            raise ValueError(f"unknown termination {raw!r}; known: {known}") from None
+        t = data.get("timings") or {}
+        d = data.get("diagnostics") or {}
+        return cls(
+            termination=term,
+            objective=data.get("objective"),
+            bound=data.get("bound"),
+            gap=data.get("gap"),
+            values=dict(data.get("values") or {}),
+            duals=data.get("duals"),
+            timings=Timings(
+                float(t.get("build", 0.0)), float(t.get("load", 0.0)), float(t.get("solve", 0.0))
+            ),
+            iterations=data.get("iterations"),
+            history=[(h[0], h[1], h[2]) for h in data.get("history") or []],
+            diagnostics=Diagnostics(
+                iis=d.get("iis"),
+                sandbox=d.get("sandbox"),
+                warnings=list(d.get("warnings") or []),
+                native_status=d.get("native_status"),
+                message=d.get("message"),
+                extra=dict(d.get("extra") or {}),
+            ),
+            log=str(data.get("log", "")),
+            backend=str(data.get("backend", "")),
+        )

@@ -7,7 +7,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from workbench.backends.base import Backend, SolveOptions
+from workbench.backends.base import Backend, Capability, SolveOptions
 from workbench.backends.registry import BACKENDS, availability, backend_names, get_backend
 from workbench.classification import (
     Classification,
@@ -15,6 +15,7 @@ from workbench.classification import (
     classify_structure,
     covers,
 )
+from workbench.compile.from_pyomo import is_pyomo_model, read_pyomo
 from workbench.compile.linear_form import LinearForm
 from workbench.compile.structure import CompiledModel, compile_structure
 from workbench.errors import (
@@ -25,6 +26,15 @@ from workbench.errors import (
 )
 from workbench.ir.io import load_model, model_from_dict
 from workbench.ir.model import Model
+from workbench.reformulating import (
+    GLOBAL_BACKENDS,
+    Prepared,
+    ReformulateOpt,
+    keep_native_indicators,
+    map_back,
+    native_indicators,
+    prepare,
+)
 from workbench.result import Diagnostics, Result, Termination
 
 __all__ = ["choose_backend", "read_model_file", "solve"]
@@ -68,7 +78,8 @@ def _coerce(model: Any) -> Model | LinearForm | CompiledModel:
     if isinstance(model, str):
         return load_model(model)
     raise TypeError(
-        f"solve() takes a Model, a dict, YAML text, a path or a LinearForm, not {type(model).__name__}"
+        "solve() takes a Model, a dict, YAML text, a path, a LinearForm or a Pyomo "
+        f"ConcreteModel, not {type(model).__name__}"
     )
 
 
@@ -102,12 +113,35 @@ def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
             if not fit.ok:
                 reasons.append(f"{name}: {fit.reason}")
                 continue
-        if best is None or (bcls.rank, name) < best:
-            best = (bcls.rank, name)
+        rank = _nlp_rank(cls, name, bcls.rank)
+        if best is None or (rank, name) < best:
+            best = (rank, name)
     if best is None:
         why = ("; ".join(reasons)) if reasons else "no registered backend handles this class"
-        raise UnsupportedProblemError(f"no available backend can solve a {cls.summary()}: {why}")
+        raise UnsupportedProblemError(
+            f"no available backend can solve a {cls.summary()}{_pip_hint(cls)}: {why}"
+        )
     return best[1]
+
+
+def _nlp_rank(cls: Classification, name: str, rank: int) -> int:
+    """A continuous NLP: the global solver first unless the model is proven convex.
+
+    Proven convex, a local method's optimum is global (and faster); otherwise a
+    local method may stop at a local optimum, so a global solver goes first.
+    """
+    if cls.problem_class != Capability.NLP:
+        return rank
+    convex = getattr(cls, "convex", None) is True
+    if name in GLOBAL_BACKENDS:
+        return rank + 1000 if convex else rank - 1000
+    return rank
+
+
+def _pip_hint(cls: Classification) -> str:
+    if cls.problem_class in (Capability.MIQP, Capability.NLP, Capability.MINLP, Capability.QP):
+        return "; a global solver takes it: pip install pyscipopt (adds the scip backend)"
+    return ""
 
 
 def _fitting_backends(cls: Classification) -> str:
@@ -124,7 +158,7 @@ def _fitting_backends(cls: Classification) -> str:
 
 
 def solve(
-    model: Model | LinearForm | dict[str, Any] | str | Path,
+    model: Model | LinearForm | dict[str, Any] | str | Path | Any,
     backend: str = "auto",
     *,
     time_limit: float | None = None,
@@ -133,6 +167,7 @@ def solve(
     threads: int | None = None,
     rel_gap: float | None = None,
     verbose: bool = False,
+    reformulate: ReformulateOpt = "auto",
     **options: Any,
 ) -> Result:
     """Solve a model with the named backend, or the best one for its class.
@@ -141,7 +176,9 @@ def solve(
     ----------
     model
         An IR :class:`~workbench.ir.model.Model`, its dict or YAML text, a
-        path to a .yaml/.json/.mps/.lp file, or a :class:`LinearForm`.
+        path to a .yaml/.json/.mps/.lp file, a :class:`LinearForm`, or a
+        Pyomo ``ConcreteModel`` (values then come back keyed by its
+        component names and indices; see :meth:`Result.load_into`).
     backend
         A registered backend name, or ``"auto"`` to choose by capability.
     time_limit
@@ -152,6 +189,14 @@ def solve(
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` for torch backends.
     threads, rel_gap, verbose
         Common solver options.
+    reformulate
+        Exact rewrites of ``max``/``min``/``abs``, binary products and
+        indicators into linear rows: ``"auto"`` when the backend cannot take
+        the original (with ``backend="auto"``, always, and the backend is
+        chosen by the reformulated class; indicators stay for a backend that takes
+        them natively); ``True`` always, every rule; ``False`` never.
+        Results name only the user's variables; what was rewritten is in
+        ``result.diagnostics.extra["reformulations"]``.
     **options
         Backend-specific options, validated by the backend.
 
@@ -170,21 +215,48 @@ def solve(
     BackendUnavailableError
         If the named backend is unknown or not installed.
     """
+    if reformulate not in ("auto", True, False):
+        raise ValueError(f"reformulate must be 'auto', True or False, not {reformulate!r}")
+    if is_pyomo_model(model):  # read it, solve that, and name the answer in Pyomo's terms
+        read = read_pyomo(model, backend)
+        inner = solve(
+            read.form, backend, time_limit=time_limit, seed=seed, device=device,
+            threads=threads, rel_gap=rel_gap, verbose=verbose, reformulate=reformulate,
+            **options,
+        )  # fmt: skip
+        return read.translate(inner)
     t0 = time.perf_counter()
     obj = _coerce(model)
     structure: CompiledModel | None = None
+    prep: Prepared | None = None
     if isinstance(obj, LinearForm):
         cls = classify_linear_form(obj)
     else:
-        structure = obj if isinstance(obj, CompiledModel) else compile_structure(obj)
-        cls = classify_structure(structure)
+        original = obj if isinstance(obj, CompiledModel) else compile_structure(obj)
+        cls0 = classify_structure(original)
+        if backend != "auto" and backend not in backend_names():
+            get_backend(backend)  # an unknown name: the registry's error
+        prep = prepare(original, cls0, backend, reformulate)
+        structure, cls = prep.structure, prep.cls
     build = time.perf_counter() - t0
 
     if backend == "auto":
         name = choose_backend(cls, matrix=isinstance(obj, LinearForm))
+        if prep is not None and structure is not None:
+            prep = keep_native_indicators(original, cls0, prep, name)
+            structure, cls = prep.structure, prep.cls
     else:
         name = backend
     be: Backend = get_backend(name)
+    if structure is not None and not native_indicators(name):
+        fam = next((r for r in structure.rows if r.indicator is not None), None)
+        if fam is not None:  # a backend that ignored 'when' would solve another problem
+            raise UnsupportedProblemError(
+                f"{fam.where}.when: backend {name!r} has no native indicator constraints and "
+                "this one was not rewritten (reformulate=False, or its body is not affine); "
+                "use reformulate=True, backend 'cpsat', or install a global solver: "
+                "pip install pyscipopt"
+            )
     if backend != "auto":
         av = availability(name)
         if not av.ok:
@@ -236,6 +308,8 @@ def solve(
         result.values = {}
         result.duals = None
     result.timings.build += build
+    if prep is not None:
+        map_back(result, prep.reform)
     if structure is not None:
         for w in structure.warnings:
             if w not in result.diagnostics.warnings:

@@ -2,7 +2,9 @@
 
 Beyond crashes: validation errors with their locations, infeasibility with
 the IIS constraint names, unboundedness, a sense that contradicts the text,
-and suspicious solutions (everything zero).
+suspicious solutions (everything zero), a local optimum of a nonconvex model
+(not proven global), and a local solver that found no feasible point (not a
+proof of infeasibility).
 """
 
 from __future__ import annotations
@@ -76,10 +78,19 @@ def diagnose(text: str, result: Result | None, *, sense: str | None = None) -> s
             " limit. A constraint or a variable bound from the description is probably missing,"
             " or the objective sense is wrong."
         )
+    if term is Termination.ERROR and "max_violation" in result.diagnostics.extra:
+        return (
+            "A local solver stopped without a feasible point (largest violation "
+            f"{result.diagnostics.extra['max_violation']:.3g}). This does not prove that the model"
+            " is infeasible. Check the constraints against the description; if they are right,"
+            " keep the model as written: do not relax integer variables, drop constraints or"
+            " rescale the objective to make a local solver converge."
+        )
     if term is Termination.ERROR:
         return f"Solving failed: {result.diagnostics.message}. Fix the model."
     if not result.ok:
         return None  # a limit: not the model's fault
+    local = term is Termination.LOCALLY_OPTIMAL
     wanted = sense_from_text(text)
     if sense is not None and wanted is not None and sense != wanted:
         return (
@@ -91,5 +102,12 @@ def diagnose(text: str, result: Result | None, *, sense: str | None = None) -> s
         return (
             "Every variable is zero and the objective is 0: the model probably misses a"
             " requirement from the description (a demand, a minimum, a 'must'). Check it."
+        )
+    if local:
+        return (
+            "The solver returned a local optimum of a nonconvex model: it is not proven to be"
+            f" the global optimum ({result.diagnostics.message or 'no proof of convexity'})."
+            " If the model matches the description, keep it as written: max, min, abs, products"
+            " and nonlinear functions are solved as written; do not linearise or relax it by hand."
         )
     return None

@@ -39,21 +39,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agents.sandbox.hardened import HARDENED_DIR, hardened_command
 from agents.sandbox.isolation import (
     SANDBOX_DIR,
     Isolation,
-    available_isolation,
     bwrap_command,
     interpreter_world_readable,
-    unshare_command,
 )
+from agents.sandbox.policy import choose_isolation
 from workbench.errors import SandboxError
 
 __all__ = [
@@ -91,6 +91,9 @@ _FILES = {
     "result_file": "_result.json",
     "started_file": "_started",
 }
+_INPUT_FILES = ("runner", "config", "code_file", "inputs_file")
+_OUTPUT_FILES = ("result_file", "started_file")
+_PRIVATE = ("code_file", "inputs_file", *_OUTPUT_FILES)
 
 
 class SandboxStatus(enum.StrEnum):
@@ -124,6 +127,9 @@ class SandboxLimits:
         The host uid that ran the generated code.
     max_procs_enforced
         Whether the kernel enforces ``max_procs`` (not for uid 0).
+    filesystem_read_only
+        Whether the code saw the host file system read-only at most (``bwrap``
+        hides it; ``unshare-hardened`` shows it read-only).
     """
 
     timeout_s: float
@@ -135,6 +141,7 @@ class SandboxLimits:
     filesystem_isolated: bool
     uid: int
     max_procs_enforced: bool
+    filesystem_read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -227,37 +234,6 @@ def _positive(name: str, value: float | None, default: float) -> float:
     return float(value)
 
 
-def _choose_isolation(
-    isolation: Isolation | str | None, *, network: bool, require_isolation: bool
-) -> Isolation:
-    levels = available_isolation()
-    if isolation is None:
-        chosen = levels[0]
-        if network and chosen is Isolation.UNSHARE_NET:
-            chosen = Isolation.NONE
-    else:
-        try:
-            chosen = Isolation(isolation)
-        except ValueError as e:
-            names = ", ".join(repr(level.value) for level in Isolation)
-            raise SandboxError(f"unknown isolation {isolation!r}; use one of {names}") from e
-        if chosen not in levels:
-            raise SandboxError(
-                f"isolation {chosen.value!r} is not available here "
-                f"(available: {', '.join(level.value for level in levels)})"
-            )
-        if network and chosen is Isolation.UNSHARE_NET:
-            raise SandboxError("isolation 'unshare-net' cannot be combined with network=True")
-    if require_isolation and chosen is Isolation.NONE:
-        raise SandboxError(
-            "require_isolation=True but no isolation level is available here "
-            "(install bubblewrap, or run as root for `unshare -n`)"
-            if not network
-            else "require_isolation=True with network=True needs bubblewrap, which is not available"
-        )
-    return chosen
-
-
 def _preexec(cpu_s: int, memory_mb: int, files_mb: int) -> Callable[[], None]:
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
@@ -282,22 +258,27 @@ def _tail(path: Path, chars: int = TAIL_CHARS) -> str:
     return data.decode("utf-8", errors="replace")[-chars:]
 
 
+def proc_files(name: str) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(pid, content)`` of ``/proc/<pid>/<name>`` for every process still readable."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                yield int(entry), Path(f"/proc/{entry}/{name}").read_bytes()
+            except OSError:
+                continue
+
+
 def _uid_processes(uid: int) -> list[int]:
     """Pids of live (non-zombie) processes whose real uid is *uid*."""
     pids: list[int] = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
+    for pid, data in proc_files("status"):
+        text = data.decode("utf-8", errors="replace")
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
         if fields.get("State", "").strip().startswith(("Z", "X")):
             continue
         uids = fields.get("Uid", "").split()
         if uids and int(uids[0]) == uid:
-            pids.append(int(entry))
+            pids.append(pid)
     return pids
 
 
@@ -331,6 +312,8 @@ def _read_document(path: Path, max_bytes: int) -> tuple[Any, str | None]:
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
             return None, "the result document is not a plain file"
+        if st.st_size == 0:
+            return None, "the code wrote no result document"
         if st.st_size > max_bytes:
             return None, f"the result document is {st.st_size} bytes, over the limit of {max_bytes}"
         data = fh.read(max_bytes + 1)
@@ -340,12 +323,26 @@ def _read_document(path: Path, max_bytes: int) -> tuple[Any, str | None]:
         return None, f"the result document is not valid JSON: {e}"
 
 
+def _one_line(text: str | None) -> str | None:
+    """The reason as one line (pydantic and exception messages may span several)."""
+    if text is None:
+        return None
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return os.lstat(path).st_size > 0
+    except OSError:
+        return False
+
+
 def _signal_of(returncode: int | None, isolation: Isolation) -> int | None:
     if returncode is None:
         return None
     if returncode < 0:
         return -returncode
-    if isolation is Isolation.BWRAP and returncode > 128:
+    if isolation is not Isolation.NONE and returncode > 128:
         return returncode - 128
     return None
 
@@ -376,6 +373,9 @@ def _write_inputs(
     (workdir / _FILES["code_file"]).write_text(code, encoding="utf-8")
     (workdir / _FILES["config"]).write_text(json.dumps(config), encoding="utf-8")
     shutil.copyfile(_RUNNER, workdir / _FILES["runner"])
+    # Created empty here: under bwrap they are the only host files the code can write.
+    for key in _OUTPUT_FILES:
+        (workdir / _FILES[key]).touch()
 
 
 def _rmtree(path: Path) -> None:
@@ -403,6 +403,7 @@ def run_code(
     require_isolation: bool = False,
     isolation: Isolation | str | None = None,
     max_result_bytes: int | None = None,
+    allow_weak: bool | None = None,
 ) -> SandboxResult:
     """Run generated Python *code* in the sandbox and validate what it returns.
 
@@ -431,15 +432,20 @@ def run_code(
         ``inputs.json`` in its working directory).
     network
         Allow network access (off by default). Only ``bwrap`` can then still
-        isolate the file system; the ``unshare-net`` level is skipped.
+        isolate the file system; the ``unshare-hardened`` level is skipped.
     require_isolation
         Raise :class:`~workbench.errors.SandboxError` instead of running at
-        the ``none`` level.
+        the ``none`` level, even with the opt-in for weak levels.
     isolation
-        Force a level (``"bwrap"``, ``"unshare-net"``, ``"none"``); ``None``
-        picks the best available one.
+        Force a level (``"bwrap"``, ``"unshare-hardened"``, ``"none"``); ``None``
+        picks the best available one. A level weaker than ``bwrap`` needs the
+        opt-in, forced or not.
     max_result_bytes
         Largest accepted result document (default 8 MiB).
+    allow_weak
+        Accept a level weaker than ``bwrap`` (see
+        :mod:`agents.sandbox.policy`); ``None`` reads the environment variable
+        ``WORKBENCH_SANDBOX_ALLOW_WEAK``.
 
     Returns
     -------
@@ -449,6 +455,9 @@ def run_code(
 
     Raises
     ------
+    SandboxRefusedError
+        When no level that contains the code works here and no opt-in was
+        given (the message names bubblewrap and the opt-in).
     SandboxError
         For bad arguments, a forced or required level that is not available,
         or a sandbox that could not be started.
@@ -461,11 +470,14 @@ def run_code(
     fmb = int(_positive("files_mb", files_mb, DEFAULT_FILES_MB))
     nproc = int(_positive("max_procs", max_procs, DEFAULT_MAX_PROCS))
     max_bytes = int(_positive("max_result_bytes", max_result_bytes, DEFAULT_MAX_RESULT_BYTES))
-    level = _choose_isolation(isolation, network=network, require_isolation=require_isolation)
+    level = choose_isolation(
+        isolation, network=network, require_isolation=require_isolation, allow_weak=allow_weak
+    )
 
     as_root = os.geteuid() == 0
     drop_uid: int | None = None
-    if as_root and (level is Isolation.BWRAP or interpreter_world_readable()):
+    own_fs = level in (Isolation.BWRAP, Isolation.UNSHARE_HARDENED)
+    if as_root and (own_fs or interpreter_world_readable()):
         drop_uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
     limits = SandboxLimits(
         timeout_s=timeout_s,
@@ -475,6 +487,7 @@ def run_code(
         max_procs=nproc,
         network_isolated=level is not Isolation.NONE and not network,
         filesystem_isolated=level is Isolation.BWRAP,
+        filesystem_read_only=own_fs,
         uid=drop_uid if drop_uid is not None else os.geteuid(),
         max_procs_enforced=not as_root or drop_uid is not None,
     )
@@ -490,21 +503,25 @@ def run_code(
             # CAP_DAC_OVERRIDE) can still enter it.
             os.chown(workdir, drop_uid, drop_uid)
             os.chmod(workdir, 0o711)
-            # The code and inputs are read after the drop; keep them private.
-            for name in (_FILES["code_file"], _FILES["inputs_file"]):
-                os.chown(workdir / name, drop_uid, drop_uid)
-                os.chmod(workdir / name, 0o600)
-        inside = SANDBOX_DIR if level is Isolation.BWRAP else str(workdir)
+            # The code and inputs are read, and the outputs written, after the
+            # drop; keep them private to the sandbox uid.
+            for key in _PRIVATE:
+                os.chown(workdir / _FILES[key], drop_uid, drop_uid)
+                os.chmod(workdir / _FILES[key], 0o600)
+        inside = {Isolation.BWRAP: SANDBOX_DIR, Isolation.UNSHARE_HARDENED: HARDENED_DIR}.get(
+            level, str(workdir)
+        )
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             "HOME": inside,
-            "TMPDIR": "/tmp" if level is Isolation.BWRAP else inside,
+            "TMPDIR": "/tmp" if own_fs else inside,
             "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
         }
+        # The runner goes by file path (this checkout's copy), never by import.
         inner = [
             sys.executable,
             "-I",
@@ -513,12 +530,17 @@ def run_code(
             f"{inside}/{_FILES['runner']}",
             f"{inside}/{_FILES['config']}",
         ]
+        # Only the named files of the work directory appear inside (a tmpfs otherwise).
+        files: dict[str, Any] = {
+            "workdir": str(workdir),
+            "tmp_mb": fmb,
+            "read_only": [_FILES[k] for k in _INPUT_FILES],
+            "writable": [_FILES[k] for k in _OUTPUT_FILES],
+        }
         if level is Isolation.BWRAP:
-            cmd = bwrap_command(
-                inner, workdir=str(workdir), env=env, network=network, tmp_mb=fmb, as_root=as_root
-            )
-        elif level is Isolation.UNSHARE_NET and not network:
-            cmd = unshare_command(inner, as_root=as_root)
+            cmd = bwrap_command(inner, env=env, network=network, as_root=as_root, **files)
+        elif level is Isolation.UNSHARE_HARDENED:
+            cmd = hardened_command(inner, drop_uid=drop_uid, **files)
         else:
             cmd = inner
         return _execute(cmd, env, workdir, private, level, limits, schema, drop_uid, max_bytes)
@@ -581,7 +603,7 @@ def _execute(
         return SandboxResult(
             status=status,
             value=value,
-            error=error,
+            error=_one_line(error),
             error_type=error_type,
             traceback=tb,
             stdout=stdout,
@@ -596,7 +618,7 @@ def _execute(
     if timed_out:
         message = f"the code ran past the wall-clock limit of {limits.timeout_s:g} s and was killed"
         return result(SandboxStatus.TIMEOUT, message, "Timeout")
-    if not os.path.lexists(workdir / _FILES["started_file"]):
+    if not _nonempty(workdir / _FILES["started_file"]):
         raise SandboxError(
             f"the sandbox ({level.value}) failed to start (exit status {returncode}): {stderr[-2000:]}"
         )

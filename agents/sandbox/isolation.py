@@ -1,21 +1,30 @@
 """Isolation levels of the sandbox: detection and command lines.
 
-Three levels, best first:
+Three levels, best first. Only ``bwrap`` meets the contract for generated
+code (host file system hidden, unprivileged uid, no other process visible);
+the two weaker ones run code only with an explicit opt-in
+(:mod:`agents.sandbox.policy`), never as a silent fallback.
 
 ``bwrap``
     Bubblewrap: new PID, IPC, UTS, cgroup and (unless the network is asked for)
     network namespaces, a read-only view of ``/usr``, ``/lib*`` and the
-    interpreter's prefix, a private ``/tmp``, a fresh ``/proc`` and a minimal
-    ``/dev``. The host file system is otherwise invisible. When the parent is
+    interpreter's prefix, a private ``/tmp`` and work directory (size-limited
+    tmpfs), a fresh ``/proc`` and a minimal ``/dev``. The host file system is
+    otherwise invisible. When the parent is
     root, bwrap runs without a user namespace and the runner drops to a fresh
     unprivileged uid before the generated code starts, so that
     ``RLIMIT_NPROC`` is enforced (the kernel exempts uid 0, also inside a user
     namespace that maps to it). When the parent is not root, bwrap creates a
     user namespace.
-``unshare-net``
-    ``unshare --net --pid --fork --kill-child``: no network and a PID namespace,
-    but the host file system is visible (protected only by file permissions,
-    when the runner can drop to an unprivileged uid).
+``unshare-hardened``
+    util-linux ``unshare`` (new mount, PID with its own ``/proc``, network,
+    IPC and UTS namespaces; a user namespace when the parent is not root), a
+    mount stage that makes the whole system read-only and covers ``/tmp``,
+    ``/home``, ``/root``, ``/run`` (and more) with fresh tmpfs, and ``setpriv``,
+    which drops to a fresh unprivileged uid (parent is root) or drops every
+    capability (user namespace). The host file system is read-only but *not
+    hidden*, so it needs the opt-in; see :mod:`agents.sandbox.hardened` for
+    what it does and does not contain.
 ``none``
     Only the resource limits, the empty environment, the temporary directory
     and the wall-clock kill. The network is *not* isolated.
@@ -34,14 +43,18 @@ import site
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
     "SANDBOX_DIR",
     "Isolation",
+    "LevelProbe",
     "available_isolation",
     "interpreter_roots",
     "interpreter_world_readable",
+    "probe_isolation",
 ]
 
 SANDBOX_DIR = "/sandbox"
@@ -56,13 +69,23 @@ class Isolation(enum.StrEnum):
     """The isolation level that applied to a sandboxed run."""
 
     BWRAP = "bwrap"
-    UNSHARE_NET = "unshare-net"
+    UNSHARE_HARDENED = "unshare-hardened"
     NONE = "none"
 
     @property
     def isolates_network(self) -> bool:
         """Whether this level can cut the network (``none`` cannot)."""
         return self is not Isolation.NONE
+
+    @property
+    def contains_code(self) -> bool:
+        """Whether this level meets the contract for generated code by itself.
+
+        It must hide the host file system, run the code as an unprivileged
+        uid and show it no other process: only ``bwrap`` does. The others run
+        only with the explicit opt-in of :mod:`agents.sandbox.policy`.
+        """
+        return self is Isolation.BWRAP
 
 
 def interpreter_roots() -> tuple[str, ...]:
@@ -95,7 +118,7 @@ def interpreter_world_readable() -> bool:
     """Whether an unprivileged uid can run this interpreter from the host file system.
 
     Every ancestor of every interpreter root must be searchable by others
-    (``o+x``). Used by the ``unshare-net`` and ``none`` levels, which see the
+    (``o+x``). Used by the ``none`` level, which sees the
     host file system, to decide whether the runner can drop privileges.
     """
     paths = [*interpreter_roots(), str(Path(sys.executable).resolve())]
@@ -131,25 +154,36 @@ def bwrap_command(
     network: bool,
     tmp_mb: int,
     as_root: bool,
+    read_only: Sequence[str] = (),
+    writable: Sequence[str] = (),
 ) -> list[str]:
     """Build the bubblewrap command line that runs *inner* in the sandbox.
+
+    The mount order matters: the private ``/tmp`` is mounted before the
+    interpreter's directories are bound, so that an interpreter or virtual
+    environment that lives under ``/tmp`` stays visible.
 
     Parameters
     ----------
     inner
         The command to run inside, with paths as seen inside.
     workdir
-        The host work directory, bound read-write at :data:`SANDBOX_DIR`.
+        The host work directory. :data:`SANDBOX_DIR` inside is a fresh tmpfs
+        of *tmp_mb* MiB (the code's scratch space, so it cannot fill the host
+        disk); only the named files of *workdir* are bound into it.
     env
         The complete environment inside (bwrap clears its own first).
     network
         Share the host network instead of a new, empty network namespace.
     tmp_mb
-        Size of the private ``/tmp`` tmpfs in MiB.
+        Size of the private ``/tmp`` and :data:`SANDBOX_DIR` tmpfs in MiB.
     as_root
         The parent is root: run without a user namespace, drop all
         capabilities but ``CAP_SETUID``/``CAP_SETGID`` (for the runner to drop
         to the sandbox uid). Otherwise create a user namespace.
+    read_only, writable
+        Names of files in *workdir* bound read-only or read-write at the same
+        name in :data:`SANDBOX_DIR`.
 
     Returns
     -------
@@ -173,63 +207,132 @@ def bwrap_command(
             cmd += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             cmd += ["--ro-bind", d, d]
+    cmd += ["--perms", "0755", "--dir", "/etc"]
     for f in _ETC_FILES + (_NET_ETC_FILES if network else ()):
         cmd += ["--ro-bind-try", f, f]
-    made: set[str] = set()
+    size = str(tmp_mb * 1024 * 1024)
+    # The private /tmp first: the interpreter binds below may live under /tmp.
+    cmd += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+    made: set[str] = {"/tmp"}
     for root in interpreter_roots():
         cmd += _bind_parents(root, made)
         cmd += ["--ro-bind", root, root]
         made.add(root)
-    cmd += ["--perms", "1777", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
-    cmd += ["--bind", workdir, SANDBOX_DIR, "--chdir", SANDBOX_DIR, "--clearenv"]
+    cmd += ["--perms", "1777", "--size", size, "--tmpfs", SANDBOX_DIR]
+    for name in read_only:
+        cmd += ["--ro-bind", os.path.join(workdir, name), f"{SANDBOX_DIR}/{name}"]
+    for name in writable:
+        cmd += ["--bind", os.path.join(workdir, name), f"{SANDBOX_DIR}/{name}"]
+    cmd += ["--chdir", SANDBOX_DIR, "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     return [*cmd, "--", *inner]
 
 
-def unshare_command(inner: list[str], *, as_root: bool) -> list[str]:
-    """Build the ``unshare`` command line (new network and PID namespaces) around *inner*."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        raise FileNotFoundError("unshare")
-    cmd = [unshare]
-    if not as_root:
-        cmd.append("--map-root-user")
-    return [*cmd, "--net", "--pid", "--fork", "--kill-child", "--", *inner]
+PROBE_UID = 1_999_999_999
+"""The unprivileged uid the probe drops to when the parent is root."""
+
+_PROBE = (
+    "import os, sys\n"
+    "uid = int(sys.argv[1])\n"
+    "if uid >= 0 and os.geteuid() == 0:\n"
+    "    os.setgroups([]); os.setresgid(uid, uid, uid); os.setresuid(uid, uid, uid)\n"
+    "os.execv(sys.executable, [sys.executable, '-I', '-c', 'import json, site, encodings.idna'])\n"
+)
 
 
-def _probe(cmd: list[str]) -> bool:
+@dataclass(frozen=True)
+class LevelProbe:
+    """Whether one isolation level works here, and why not.
+
+    Attributes
+    ----------
+    level
+        The level probed.
+    ok
+        Whether the interpreter ran inside it (as the unprivileged uid the
+        runner would use, when the parent is root and the level drops).
+    reason
+        Why it failed: the missing tool, or the exit status and the probe's
+        stderr. Empty when ``ok``.
+    """
+
+    level: Isolation
+    ok: bool
+    reason: str = ""
+
+
+def _probe(level: Isolation, cmd: list[str]) -> LevelProbe:
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=20, env={}, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return proc.returncode == 0
+    except subprocess.TimeoutExpired:
+        return LevelProbe(level, False, "the probe did not finish within 20 s")
+    except OSError as e:
+        return LevelProbe(level, False, f"could not start {cmd[0]}: {e}")
+    if proc.returncode == 0:
+        return LevelProbe(level, True)
+    stderr = proc.stderr.decode("utf-8", errors="replace").strip()
+    return LevelProbe(
+        level, False, f"exit status {proc.returncode}: {stderr[-2000:] or '(no stderr)'}"
+    )
 
 
 @functools.cache
+def _probe_all(executable: str, euid: int) -> tuple[LevelProbe, ...]:
+    as_root = euid == 0
+    probes: list[LevelProbe] = []
+    bwrap_uid = PROBE_UID if as_root else -1
+    if shutil.which("bwrap") is None:
+        probes.append(LevelProbe(Isolation.BWRAP, False, "bwrap is not installed"))
+    else:
+        with tempfile.TemporaryDirectory(prefix="wb-sandbox-probe-") as workdir:
+            inner = [executable, "-I", "-S", "-c", _PROBE, str(bwrap_uid)]
+            cmd = bwrap_command(
+                inner, workdir=workdir, env={}, network=False, tmp_mb=1, as_root=as_root
+            )
+            probes.append(_probe(Isolation.BWRAP, cmd))
+    missing = [tool for tool in ("unshare", "setpriv") if shutil.which(tool) is None]
+    if missing:
+        why = f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed"
+        probes.append(LevelProbe(Isolation.UNSHARE_HARDENED, False, why))
+    else:
+        from agents.sandbox.hardened import hardened_probe_command
+
+        with tempfile.TemporaryDirectory(prefix="wb-sandbox-probe-") as workdir:
+            cmd = hardened_probe_command(workdir, PROBE_UID if as_root else None)
+            probes.append(_probe(Isolation.UNSHARE_HARDENED, cmd))
+    probes.append(LevelProbe(Isolation.NONE, True))
+    return tuple(probes)
+
+
+def probe_isolation() -> tuple[LevelProbe, ...]:
+    """Probe every isolation level once (cached per interpreter and uid).
+
+    Each candidate is probed by running this interpreter inside it, as the
+    unprivileged uid the runner would use when the parent is root. The
+    ``unshare-hardened`` probe also checks what that level promises (``/``
+    read-only, no capability left, no other process visible, the uid) and
+    fails with the reason when one does not hold. A failure keeps the probe's
+    stderr.
+
+    Returns
+    -------
+    tuple of LevelProbe
+        One per level, best first.
+    """
+    return _probe_all(sys.executable, os.geteuid())
+
+
 def available_isolation() -> tuple[Isolation, ...]:
     """Return the isolation levels that work here, best first (cached).
 
-    Each candidate is probed once by running the interpreter inside it.
-    ``Isolation.NONE`` is always available.
+    ``Isolation.NONE`` is always available. Use :func:`probe_isolation` for
+    the reasons the others fail.
 
     Returns
     -------
     tuple of Isolation
-        For example ``(Isolation.BWRAP, Isolation.UNSHARE_NET, Isolation.NONE)``.
+        For example ``(Isolation.BWRAP, Isolation.UNSHARE_HARDENED, Isolation.NONE)``.
     """
-    as_root = os.geteuid() == 0
-    probe = [sys.executable, "-I", "-S", "-c", "pass"]
-    levels: list[Isolation] = []
-    if shutil.which("bwrap"):
-        with tempfile.TemporaryDirectory(prefix="wb-sandbox-probe-") as workdir:
-            cmd = bwrap_command(
-                probe, workdir=workdir, env={}, network=False, tmp_mb=1, as_root=as_root
-            )
-            if _probe(cmd):
-                levels.append(Isolation.BWRAP)
-    if shutil.which("unshare") and _probe(unshare_command(probe, as_root=as_root)):
-        levels.append(Isolation.UNSHARE_NET)
-    levels.append(Isolation.NONE)
-    return tuple(levels)
+    return tuple(p.level for p in probe_isolation() if p.ok)

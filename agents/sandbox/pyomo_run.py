@@ -19,10 +19,11 @@ from pydantic import BaseModel, ConfigDict
 
 from agents.sandbox.core import SandboxResult, SandboxStatus, run_code
 from agents.sandbox.isolation import Isolation
+from workbench.convexity import EXACT_SOLVERS
 from workbench.errors import SandboxError
 from workbench.result import Termination
 
-__all__ = ["PYOMO_TERMINATION", "PyomoSolution", "run_pyomo_model"]
+__all__ = ["PYOMO_TERMINATION", "PyomoSolution", "run_pyomo_model", "sandbox_termination"]
 
 LOG_TAIL_CHARS = 4000
 """How much of the end of the solver log is kept."""
@@ -30,7 +31,7 @@ LOG_TAIL_CHARS = 4000
 PYOMO_TERMINATION: dict[str, Termination] = {
     "optimal": Termination.OPTIMAL,
     "globallyOptimal": Termination.OPTIMAL,
-    "locallyOptimal": Termination.OPTIMAL,
+    "locallyOptimal": Termination.LOCALLY_OPTIMAL,
     "feasible": Termination.FEASIBLE,
     "infeasible": Termination.INFEASIBLE,
     "unbounded": Termination.UNBOUNDED,
@@ -41,7 +42,21 @@ PYOMO_TERMINATION: dict[str, Termination] = {
     "userInterrupt": Termination.INTERRUPTED,
     "resourceInterrupt": Termination.INTERRUPTED,
 }
-"""Pyomo ``TerminationCondition`` names to workbench terminations; others are ``ERROR``."""
+"""Pyomo ``TerminationCondition`` names to workbench terminations; others are ``ERROR``.
+
+An ``optimal`` from a solver that is not known to prove it
+(:data:`workbench.convexity.EXACT_SOLVERS`) on a model with a nonlinear
+objective or constraint becomes ``LOCALLY_OPTIMAL``: generated code is not
+classified, so its convexity is never proven (:func:`sandbox_termination`)."""
+
+
+def sandbox_termination(native_status: str, solver: str, nonlinear: bool) -> Termination:
+    """The honest termination of a sandboxed Pyomo solve."""
+    term = PYOMO_TERMINATION.get(native_status, Termination.ERROR)
+    if term is Termination.OPTIMAL and nonlinear and solver.lower() not in EXACT_SOLVERS:
+        return Termination.LOCALLY_OPTIMAL
+    return term
+
 
 _DRIVER = """
 
@@ -65,6 +80,14 @@ def __wb_solve(model_obj, spec):
     with capture_output(capture_fd=True) as out:
         res = opt.solve(model_obj, tee=True, load_solutions=False)
     log = out.getvalue()
+    from pyomo.core.expr.visitor import polynomial_degree
+
+    nonlinear = False
+    for comp in model_obj.component_data_objects((pyo.Objective, pyo.Constraint), active=True):
+        deg = polynomial_degree(comp.expr if comp.ctype is pyo.Objective else comp.body)
+        if deg is None or deg > 1:
+            nonlinear = True
+            break
     loaded = False
     if len(getattr(res, "solution", ())) > 0:
         model_obj.solutions.load_from(res)
@@ -91,6 +114,7 @@ def __wb_solve(model_obj, spec):
         "objective": objective,
         "values": values,
         "solver_log": log[-spec["log_chars"]:],
+        "nonlinear": nonlinear,
     }
 
 
@@ -113,6 +137,8 @@ class PyomoSolution(BaseModel):
         by index label (``'a,1'`` for a tuple) for an indexed one.
     solver_log
         The end of the solver's log.
+    nonlinear
+        Some active objective or constraint is not affine.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -121,6 +147,7 @@ class PyomoSolution(BaseModel):
     objective: float | None
     values: dict[str, float | None | dict[str, float | None]]
     solver_log: str
+    nonlinear: bool = False
 
 
 def run_pyomo_model(
@@ -133,6 +160,7 @@ def run_pyomo_model(
     inputs: Mapping[str, Any] | None = None,
     require_isolation: bool = False,
     isolation: Isolation | str | None = None,
+    allow_weak: bool | None = None,
 ) -> SandboxResult:
     """Run generated Pyomo code in the sandbox and solve its ``model`` there.
 
@@ -145,7 +173,7 @@ def run_pyomo_model(
         A ``pyo.SolverFactory`` name available inside the sandbox.
     solver_options
         Set one by one on ``opt.options`` (JSON-serialisable values).
-    timeout, memory_mb, inputs, require_isolation, isolation
+    timeout, memory_mb, inputs, require_isolation, isolation, allow_weak
         As for :func:`~agents.sandbox.core.run_code`.
 
     Returns
@@ -160,7 +188,9 @@ def run_pyomo_model(
     Raises
     ------
     SandboxError
-        For misuse (bad solver name or options) or a sandbox that cannot start.
+        For misuse (bad solver name or options) or a sandbox that cannot start;
+        :class:`~agents.sandbox.policy.SandboxRefusedError` where no level
+        that contains the code works and no opt-in was given.
     """
     if not isinstance(solver, str) or not solver.replace("_", "").isalnum():
         raise SandboxError(f"solver must be a Pyomo solver name, got {solver!r}")
@@ -178,10 +208,11 @@ def run_pyomo_model(
         inputs=inputs,
         require_isolation=require_isolation,
         isolation=isolation,
+        allow_weak=allow_weak,
     )
     if result.status is not SandboxStatus.OK:
         return result
     solution: PyomoSolution = result.value
-    termination = PYOMO_TERMINATION.get(solution.native_status, Termination.ERROR)
+    termination = sandbox_termination(solution.native_status, solver, solution.nonlinear)
     value: dict[str, Any] = {"termination": termination.value, **solution.model_dump()}
     return dataclasses.replace(result, value=value)

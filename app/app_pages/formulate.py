@@ -72,13 +72,29 @@ def _resolve_edits() -> None:
     st.session_state["fs_result"] = _solve(checked.model)
 
 
-def _run_formulate(text: str, agent: str, backend: str, budget: int) -> None:
+def _sandbox_notice() -> bool:
+    """Show the level generated code will run at; ``False`` where code mode is refused."""
+    from agents.sandbox import plan_isolation
+
+    plan = plan_isolation()
+    if plan.level is None:
+        st.error(f"Code mode is refused here: {plan.refusal}")
+        return False
+    if plan.level.contains_code:
+        st.caption(plan.describe())
+    else:
+        st.warning(plan.describe())
+    return True
+
+
+def _run_formulate(text: str, agent: str, backend: str, budget: int, mode: str) -> None:
     try:
         llm = state.make_client()
     except Exception as e:
         st.error(f"Cannot build the LLM client: {e}")
         return
-    job = FormulateJob(text, agent, backend, budget, state.default_time_limit()).start(llm)
+    job = FormulateJob(text, agent, backend, budget, state.default_time_limit(),
+                       agent_options={"mode": mode}).start(llm)  # fmt: skip
     shown = 0
     with st.status(f"Formulating with {agent}...", expanded=True) as status:
         while True:
@@ -91,15 +107,20 @@ def _run_formulate(text: str, agent: str, backend: str, budget: int) -> None:
                 break
             time.sleep(0.1)
         form = job.formulation
-        ok = form is not None and form.model is not None
+        ok = form is not None and (form.model is not None or form.result is not None)
         label = "Formulated" if ok else "The agent produced no model"
         if form is not None:
             label += f" ({len(form.attempts)} attempt(s), {form.calls} LLM call(s))"
         status.update(label=label, state="complete" if ok else "error", expanded=not ok)
     st.session_state["fs_steps"] = job.snapshot()
     st.session_state["fs_formulation"] = form
+    st.session_state["fs_code"] = None
     if form is not None and form.model is not None:
         _set_model(form.model, form.result)
+    elif form is not None and form.code is not None and form.result is not None:
+        st.session_state["fs_model"] = None
+        st.session_state["fs_code"] = form.code
+        st.session_state["fs_result"] = form.result
     elif job.error:
         st.error(job.error)
 
@@ -138,7 +159,7 @@ st.selectbox("Example from the catalogue", ids, key="fs_example", on_change=_pic
              format_func=lambda i: i if i == NONE else f"{catalog()[i].title} ({i})")  # fmt: skip
 text = st.text_area("Describe the problem", key="fs_text", height=160,
                     placeholder="A bakery makes bread and cake...")  # fmt: skip
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 agent_list = agents()
 agent = c1.selectbox(
     "Agent",
@@ -149,15 +170,19 @@ agent = c1.selectbox(
 backends = state.backend_choices()
 backend = c2.selectbox("Backend", backends, index=state.backend_index(backends), key="fs_backend")
 budget = int(c3.number_input("Repair budget", 0, 10, 3, key="fs_budget"))
+mode = c4.selectbox("Mode", ["ir", "code"], key="fs_mode",
+                    format_func=lambda m: {"ir": "IR model", "code": "Pyomo code (sandboxed)"}[m])  # fmt: skip
+sandbox_ok = mode != "code" or _sandbox_notice()
 b1, b2 = st.columns(2)
-go = b1.button("Formulate", type="primary", disabled=not choice.ok or not text.strip(),
+go = b1.button("Formulate", type="primary",
+               disabled=not choice.ok or not text.strip() or not sandbox_ok,
                help=None if choice.ok else "Configure an LLM endpoint in Settings first.")  # fmt: skip
 example = catalog().get(st.session_state.get("fs_example", NONE))
 b2.button("Use the catalogue's reference model", on_click=_use_reference,
           disabled=example is None or example.model is None)  # fmt: skip
 
 if go and agent:
-    _run_formulate(text, agent, backend, budget)
+    _run_formulate(text, agent, backend, budget, mode)
 
 _transcript()
 model = st.session_state.get("fs_model")
@@ -177,3 +202,10 @@ if model is not None:
         if example is not None and example.optimum is not None and example.model is not None:
             st.caption(f"The catalogue's verified optimum for this example: {example.optimum:g}")
         render_result(result, model, key="fs")
+elif st.session_state.get("fs_code") and st.session_state.get("fs_result") is not None:
+    result = st.session_state["fs_result"]
+    st.header("Code")
+    st.caption(f"Ran in the sandbox at level {result.diagnostics.sandbox or '?'}")
+    st.code(st.session_state["fs_code"], language="python")
+    st.header("Solution")
+    render_result(result, None, key="fs")

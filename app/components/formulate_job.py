@@ -95,6 +95,8 @@ class FormulateJob:
 
     Attributes
     ----------
+    agent_options
+        Passed to the agent's constructor (``{"mode": "code"}`` for code mode).
     steps
         The live transcript, appended to by the thread.
     formulation
@@ -108,6 +110,7 @@ class FormulateJob:
     backend: str
     budget: int
     time_limit: float | None = None
+    agent_options: dict[str, Any] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
     formulation: Formulation | None = None
     error: str | None = None
@@ -154,7 +157,7 @@ class FormulateJob:
         try:
             self.formulation = formulate(
                 self.text, self.agent, llm=TracingLLM(llm, self), budget=self.budget,
-                solve=self._solve,
+                solve=self._solve, **self.agent_options,
             )  # fmt: skip
         except Exception as e:  # shown on the page, never raised into Streamlit's thread
             self.error = f"{type(e).__name__}: {e}"

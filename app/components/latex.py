@@ -194,6 +194,9 @@ def constraint_latex(con: Constraint) -> str:
 def _bound(value: Any) -> str:
     if isinstance(value, int | float):
         return _num(value)
+    if isinstance(value, list | dict):  # data in set order or by member
+        shown = str(value)
+        return r"\texttt{" + escape_text(shown) + "}" if len(shown) <= 40 else r"\text{(data)}"
     return expr_latex(str(value))
 
 

@@ -102,6 +102,12 @@ def render_result(result: Result, model: Model | None = None, *, key: str = "res
     diag = result.diagnostics
     if term == "error":
         st.error(f"The backend failed: {diag.message or diag.native_status or 'no message'}")
+    elif term == "locally_optimal":
+        st.warning(
+            "Locally optimal, not proven globally optimal: a local method stopped here and the "
+            "model is not proven convex, so a better solution may exist. "
+            + (diag.message or "Backend 'scip' proves global optimality.")
+        )
     elif not result.termination.has_solution:
         st.warning(f"No solution: the model is {term.replace('_', ' ')}.")
     for w in diag.warnings:

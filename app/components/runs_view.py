@@ -19,9 +19,11 @@ __all__ = ["charts", "export_buttons", "open_store", "runs_frame", "summary_metr
 def open_store(path: Path) -> RunStore | None:
     """Open the store read-only; show why not (and return ``None``) when it cannot be."""
     from workbench.runs import RunStore
+    from workbench.runs.store import store_is_empty
 
-    if not path.exists():
-        st.info(f"No run store at `{path}` yet: launch a batch on the Benchmarks page "
+    if store_is_empty(path):
+        where = "no run store" if not path.exists() else "the run store is empty"
+        st.info(f"No runs yet ({where} at `{path}`): launch a batch on the Benchmarks page "
                 "(or `workbench bench`), or set another store file in Settings.")  # fmt: skip
         return None
     try:

@@ -16,6 +16,7 @@ import yaml
 from workbench.datasets import Problem
 from workbench.errors import ModelError
 from workbench.ir import model_from_dict
+from workbench.ir.yaml12 import load_yaml
 
 __all__ = ["CATALOG_DIR", "catalog_ids", "load_catalog", "problem_from_file"]
 
@@ -67,7 +68,7 @@ def problem_from_file(
         not fit the IR schema; the message names the file.
     """
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise ModelError(f"not valid YAML: {e}", str(path)) from e
     if not isinstance(data, dict):

@@ -13,6 +13,17 @@ Each problem is a YAML file like a catalogue entry, with extra keys:
 ``iis``
     Optional, for infeasible problems: the constraint names of the
     infeasible core; a backend's IIS should be a subset of it.
+``nonconvex``, ``nonsmooth``
+    Optional flags: a local method may stop at a point that is not the
+    global optimum, so a ``locally_optimal`` answer is accepted from a
+    backend when its point is feasible and its objective no better than
+    ``optimum``.  ``optimal`` must always hit ``optimum``.
+``needs``
+    Optional: the features a solver needs for this problem that may be
+    missing from an installation (:data:`NEEDS`): ``reformulation``
+    (``max``/``min``/``abs``/binary products to linear rows),
+    ``scip`` (the global ``scip`` backend), ``indicators`` (``when:``).
+    Where one is missing the conformance tests skip the problem and say why.
 
 A matrix file (``small.mps``) comes with a sidecar ``small.mps.yaml`` holding
 its ``id``, ``capability``, ``status`` and ``optimum``; its problem has
@@ -28,12 +39,15 @@ from workbench.backends.base import Capability
 from workbench.datasets import Problem
 from workbench.errors import ModelError
 
-__all__ = ["CONFORMANCE_DIR", "load_conformance"]
+__all__ = ["CONFORMANCE_DIR", "NEEDS", "load_conformance"]
 
 CONFORMANCE_DIR: Path = Path(__file__).resolve().parent
 """The folder that holds the conformance problems."""
 
 _CAPABILITIES = frozenset(c.value for c in Capability)
+
+NEEDS = frozenset({"reformulation", "scip", "indicators"})
+"""The values ``needs`` may list."""
 
 
 def _load_one(path: Path) -> Problem:
@@ -45,6 +59,12 @@ def _load_one(path: Path) -> Problem:
             f"capability {capability!r} is not one of {', '.join(sorted(_CAPABILITIES))}",
             str(path),
         )
+    needs = problem.meta.get("needs", [])
+    if not isinstance(needs, list) or not set(needs) <= NEEDS:
+        raise ModelError(f"needs {needs!r} must be a list of {', '.join(sorted(NEEDS))}", str(path))
+    for flag in ("nonconvex", "nonsmooth"):
+        if not isinstance(problem.meta.get(flag, False), bool):
+            raise ModelError(f"{flag} must be true or false", str(path))
     if sidecar:
         matrix = path.with_suffix("")  # small.mps.yaml -> small.mps
         if not matrix.is_file():

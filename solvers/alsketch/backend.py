@@ -265,6 +265,11 @@ class AlSketchBackend:
         build = time.perf_counter() - t0
         out = run_method(prob, opts, np.random.default_rng(options.seed))
         term, msg = outcome_result(out, opts.method, opts.feas_tol)
+        if term is Termination.OPTIMAL:  # a KKT point: global only on a proven convex model
+            from workbench.classification import classify_structure, local_optimum
+
+            term, why = local_optimum(classify_structure(cm))
+            msg = f"{msg}; {why}"
         sense = cm.objective.sense
         objective = -out.f if sense == "max" else out.f
         return Result(

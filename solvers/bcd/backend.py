@@ -74,6 +74,7 @@ class BcdBackend:
         from solvers.bcd.engine import minimize
         from solvers.bcd.options import bcd_options
         from solvers.bcd.torch_problem import TorchProblem, nonsmooth_reason
+        from workbench.classification import classify_structure, local_optimum
         from workbench.compile.structure import CompiledModel, compile_structure
         from workbench.compile.torch_form import TorchForm
 
@@ -113,15 +114,14 @@ class BcdBackend:
                        record_every=max(1, opts.max_iter // 500))  # fmt: skip
         sign = -1.0 if tf.sense == "max" else 1.0
         term = termination(out.status)
+        note = ""
+        if term is Termination.OPTIMAL:  # stationary: global only on a proven convex model
+            term, why = local_optimum(classify_structure(cm))
+            note = f"; {why}"
         diag = Diagnostics(
             warnings=list(cm.warnings),
             native_status=out.status.value,
-            message=out.message
-            + (
-                "; a local optimum (BCD does not prove global optimality)"
-                if term is Termination.OPTIMAL
-                else ""
-            ),  # fmt: skip
+            message=out.message + note,
             extra={
                 "partition": opts.partition,
                 "selection": opts.selection,

@@ -44,7 +44,9 @@ SUITES: dict[str, str | None] = {
 }
 """Suite name -> dataset name (``None``: ``--dataset`` says which)."""
 
-SOLVED = frozenset({"optimal", "feasible", "infeasible", "unbounded", "infeasible_or_unbounded"})
+SOLVED = frozenset(
+    {"optimal", "locally_optimal", "feasible", "infeasible", "unbounded", "infeasible_or_unbounded"}
+)
 """Terminations that count as an answer."""
 
 EXIT_INTERRUPTED = 130
@@ -375,6 +377,10 @@ def bench(
                 )
             options = {"llm": llm_cfg, "budget": budget,
                        "agent_options": _pairs(agent_option, "--agent-option")}  # fmt: skip
+            if options["agent_options"].get("mode") == "code":
+                from workbench.cli.sandbox_cmd import announce_sandbox
+
+                announce_sandbox()  # before the run exists: refused code mode stores nothing
         jobs: list[Job] = plan_jobs(
             problems, dataset=ds, dataset_args=ds_args, pipeline=pipe, backends=backends,
             agents=agents or [""], time_limit=time_limit, seed=seed, timeout=job_timeout,

@@ -62,7 +62,9 @@ def matches(problem: Problem, termination: str, objective: float | None, rtol: f
     problem
         The catalogue entry (its ``status`` and ``optimum``).
     termination
-        The result's termination value, such as ``'optimal'``.
+        The result's termination value, such as ``'optimal'``.  A
+        ``'locally_optimal'`` answer matches when its objective does (it is
+        shown as such; only ``'optimal'`` is proven).
     objective
         The result's objective.
     rtol
@@ -78,8 +80,12 @@ def matches(problem: Problem, termination: str, objective: float | None, rtol: f
     if problem.status == "unbounded":
         return termination in ("unbounded", either)
     if problem.status != "optimal" or problem.optimum is None:
-        return termination in ("optimal", "feasible")
-    if termination != "optimal" or objective is None or not math.isfinite(objective):
+        return termination in ("optimal", "locally_optimal", "feasible")
+    if (
+        termination not in ("optimal", "locally_optimal")
+        or objective is None
+        or not math.isfinite(objective)
+    ):
         return False
     return abs(objective - problem.optimum) <= rtol * max(1.0, abs(problem.optimum))
 
@@ -201,6 +207,8 @@ def solve_(
         if not ok:
             failed.append(p.id)
         mark = Text("✓", style="green") if ok else Text("✗", style="bold red")
+        if ok and status == "locally_optimal":
+            mark = Text("✓ (local)", style="yellow")
         table.add_row(p.id, status, fmt(objective), _answer(p), mark, f"{elapsed:.2f}")
     console.print(table)
     for line in errors:

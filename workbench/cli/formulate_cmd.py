@@ -10,6 +10,7 @@ import typer
 
 from workbench.cli.bench import _pairs
 from workbench.cli.output import out_console, print_result
+from workbench.cli.sandbox_cmd import announce_sandbox
 from workbench.errors import WorkbenchError
 
 __all__ = ["formulate_command"]
@@ -48,6 +49,8 @@ def formulate_command(
         if path.suffix in (".txt", ".md") and path.is_file()
         else problem
     )
+    if _pairs(agent_option, "--agent-option").get("mode") == "code":
+        announce_sandbox()  # the level generated code will run at, or exit 2 (refused)
     cfg: dict[str, Any] = {"kind": llm, **_pairs(llm_option, "--llm-option")}
     if any("key" in k.lower() for k in cfg):
         raise WorkbenchError("do not pass API keys on the command line; set OPENAI_API_KEY")

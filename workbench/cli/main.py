@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``solve``, ``validate``, ``backends`` and ``catalog``.
+"""The ``workbench`` command: ``solve``, ``validate``, ``backends``, ``catalog``, ``sandbox``...
 
 Every command reports bad input (any :class:`~workbench.errors.WorkbenchError`,
 a missing file, a malformed option) as one red line on stderr and exits with
@@ -27,8 +27,16 @@ from workbench.cli.app_cmd import app_command
 from workbench.cli.bench import bench
 from workbench.cli.catalog import catalog_app
 from workbench.cli.formulate_cmd import formulate_command
-from workbench.cli.output import error_message, out_console, print_error, print_result
+from workbench.cli.output import (
+    LOCAL_WARNING,
+    err_console,
+    error_message,
+    out_console,
+    print_error,
+    print_result,
+)
 from workbench.cli.runs import runs_app
+from workbench.cli.sandbox_cmd import sandbox_app
 from workbench.cli.tune_cmd import tune_command
 from workbench.ir import Model, load_model
 
@@ -68,6 +76,7 @@ app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 app.command(name="bench")(bench)
 app.add_typer(runs_app, name="runs")
+app.add_typer(sandbox_app, name="sandbox")
 app.command(name="app")(app_command)
 app.command(name="formulate")(formulate_command)
 app.command(name="tune")(tune_command)
@@ -185,13 +194,25 @@ def solve(
         Path | None,
         typer.Option("--plot", help="Write the anytime curve (plotly HTML) to this file."),
     ] = None,
+    show_reformulated: Annotated[
+        bool,
+        typer.Option(
+            "--show-reformulated", help="Print the reformulated model (IR YAML) before solving."
+        ),
+    ] = False,
 ) -> None:
-    """Solve MODEL and print the result (exit status 1 if the backend failed)."""
+    """Solve MODEL and print the result (exit status 1 if the backend failed).
+
+    A ``locally_optimal`` result exits 0 with a warning: the point is feasible
+    and locally optimal, but not proven globally optimal.
+    """
     options = parse_options(option or [])
     _check_model_path(model)
     from workbench.solving import solve as solve_model
 
     target: Any = str(model) if _is_matrix_file(model) else load_model(model)
+    if show_reformulated and isinstance(target, Model):
+        _print_reformulated(target)
     result: Result = solve_model(
         target, backend=backend, time_limit=time_limit, seed=seed, **options
     )
@@ -201,10 +222,34 @@ def solve(
         write_anytime_plot(result, plot)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
+        if (
+            result.termination.value == "locally_optimal"
+        ):  # a success, but say so (stdout stays JSON)
+            err_console().print(Text(f"warning: {LOCAL_WARNING}", style="yellow"), soft_wrap=True)
     else:
         print_result(result, out_console())
     if result.termination.value == "error":  # the backend failed; not an optimisation outcome
         raise typer.Exit(1)
+
+
+def _print_reformulated(model: Model) -> None:
+    from workbench.compile.reformulate import reformulate as reformulate_model
+    from workbench.ir import dump_model
+    from workbench.reformulating import global_available
+
+    # as solve does: a term whose big-M lacks a bound is left for an installed global solver
+    rf = reformulate_model(model, allow_global=global_available())
+    typer.echo(f"# {rf.summary()}")
+    typer.echo(dump_model(rf.model), nl=False)
+
+
+@app.command()
+def reformulate(model: ModelArg) -> None:
+    """Print MODEL after the exact reformulations (max/min/abs, binary products, indicators) as IR YAML."""
+    _check_model_path(model)
+    if _is_matrix_file(model):
+        raise ValueError("an MPS/LP model is already linear; reformulate takes an IR model")
+    _print_reformulated(load_model(model))
 
 
 @app.command()
@@ -228,6 +273,13 @@ def validate(model: ModelArg) -> None:
         console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
     info = classify(loaded)
     console.print(Text(f"valid: {info.summary()}", style="green"), soft_wrap=True)
+    from workbench.compile.reformulate import reformulate as reformulate_model
+
+    rf = reformulate_model(loaded, allow_global=True)
+    if rf.changed:
+        after = classify(rf.model)
+        console.print(Text(f"after reformulation: {after.summary()}"), soft_wrap=True)
+        console.print(Text(rf.summary(), style="dim"), soft_wrap=True)
 
 
 @app.command()

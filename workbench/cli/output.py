@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workbench.errors import ModelError, WorkbenchError
+from workbench.result import Termination
 
 if TYPE_CHECKING:
     from workbench.result import Result
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_INTERNAL",
+    "LOCAL_WARNING",
     "err_console",
     "error_message",
     "fmt",
@@ -32,6 +34,12 @@ EXIT_BAD_INPUT = 2
 
 EXIT_INTERNAL = 3
 """Exit status for an unexpected failure (a bug); ``--debug`` shows the traceback."""
+
+LOCAL_WARNING = (
+    "locally optimal: a local method stopped here, and the model is not proven convex, so a "
+    "better solution may exist (backend 'scip' proves global optimality)"
+)
+"""What ``workbench solve`` says under a ``locally_optimal`` result (stderr with ``--json``)."""
 
 MAX_VALUE_ROWS = 40
 """How many nonzero variable values the summary shows before truncating."""
@@ -147,6 +155,8 @@ def print_result(result: Result, console: Console, *, max_rows: int = MAX_VALUE_
     style = "green" if result.termination.has_solution else "yellow"
     if term == "error":
         style = "red"
+    if result.termination is Termination.LOCALLY_OPTIMAL:
+        style = "yellow"
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
@@ -164,6 +174,9 @@ def print_result(result: Result, console: Console, *, max_rows: int = MAX_VALUE_
         summary.add_row("iterations", str(result.iterations))
     if result.diagnostics.message:
         summary.add_row("message", Text(_one_line(result.diagnostics.message)))
+    reform = result.diagnostics.extra.get("reformulation")
+    if isinstance(reform, str):
+        summary.add_row("reformulated", Text(reform.removeprefix("reformulated: ")))
     console.print(summary)
 
     rows = list(_nonzero_values(result.values))
@@ -181,6 +194,8 @@ def print_result(result: Result, console: Console, *, max_rows: int = MAX_VALUE_
 
     for w in result.diagnostics.warnings:
         console.print(Text(f"warning: {_one_line(w)}", style="yellow"), soft_wrap=True)
+    if result.termination is Termination.LOCALLY_OPTIMAL:
+        console.print(Text(f"warning: {LOCAL_WARNING}", style="bold yellow"), soft_wrap=True)
     if result.diagnostics.iis:
         console.print(Text("irreducible infeasible subset (IIS):", style="bold yellow"))
         for name in result.diagnostics.iis:

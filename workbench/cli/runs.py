@@ -24,7 +24,7 @@ from rich.text import Text
 from workbench.cli.output import err_console, fmt, out_console
 from workbench.errors import WorkbenchError
 from workbench.runs import report as rep
-from workbench.runs.store import RunStore, default_store_path
+from workbench.runs.store import RunStore, default_store_path, store_is_empty
 
 __all__ = ["runs_app"]
 
@@ -158,9 +158,14 @@ def list_(
     store: StoreOpt = None,
 ) -> None:
     """List recent runs, newest first, with their headline numbers."""
+    console = out_console()
+    target = Path(store).expanduser() if store is not None else default_store_path()
+    if store_is_empty(target):
+        where = "no run store" if not target.is_file() else "an empty run store"
+        console.print(f"no runs yet ({where} at {target}; `workbench bench` starts one)")
+        return
     with _open(store) as st:
         runs = rep.list_runs(st, limit=limit)
-    console = out_console()
     if not runs:
         console.print("no runs yet")
         return

@@ -9,9 +9,10 @@ vectorised position lookups.  No Python loop runs per term.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from workbench.compile.context import Context, VarData
 from workbench.compile.plan import (
     Col,
     Frame,
@@ -43,6 +44,9 @@ from workbench.expr.nodes import (
     Tup,
     Unary,
 )
+
+if TYPE_CHECKING:  # type-only: context.py imports this module, never the reverse
+    from workbench.compile.context import Context, VarData
 
 __all__ = ["MAX_ROWS", "Builder"]
 
@@ -87,6 +91,15 @@ def _mentions(node: Node, names: set[str]) -> bool:
 
 
 _MAX_INDEX = float(2**53)
+
+_ORDER_OPS = {
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
 
 
 class Builder:
@@ -260,6 +273,8 @@ class Builder:
                 raise self.fail("unary minus on a text member is not allowed")
             return Col(-a.values if node.op == "-" else a.values, "int")
         if isinstance(node, Index) and node.name in self.ctx.model.params:
+            return self._int_col(self.value(node, frame), node)
+        if isinstance(node, Call) and node.func == "ord":
             return self._int_col(self.value(node, frame), node)
         raise self.fail(
             "this cannot be used as an index; use a bound name, a member or integer arithmetic"
@@ -462,6 +477,14 @@ class Builder:
 
     def _call(self, node: Call, frame: Frame) -> Plan:
         n = frame.n
+        if node.func in self.ctx.kind_of:
+            self.ctx.warn(
+                f"{self.where}: '{node.func}(...)' calls the function {node.func}(), not the "
+                f"declared {self.ctx.kind_of[node.func]} '{node.func}' (write {node.func}[...] "
+                "for its entries)"
+            )
+        if node.func == "ord":
+            return self._ord(node, frame)
         args = [self.value(a, frame) for a in node.args]
         if node.func in ("min", "max"):
             if all(isinstance(a, PConst) for a in args):
@@ -513,6 +536,79 @@ class Builder:
                 )
         return PReduce(node.func, body, parent, n)
 
+    # ----------------------------------------------------------------- order
+    def _order_set(self, node: Node, frame: Frame) -> SetData | None:
+        """The set whose order a bound member follows (``None`` unless *node* is a bound name)."""
+        if not (isinstance(node, Name) and node.id in frame.cols):
+            return None
+        col = frame.cols[node.id]
+        origin = self.ctx.member_origin(col.src, col.comp)
+        if origin is None:
+            raise self.fail(
+                f"'{node.id}' is a component of the tuple set {col.src}, which has no order "
+                f"of its own; name the set whose order to use: ord({node.id}, S)"
+            )
+        return self.ctx.get_set(origin, self.where)
+
+    def _positions(self, node: Node, frame: Frame, s: SetData) -> np.ndarray:
+        """0-based positions of the member expression *node* in the one-dimensional set *s*."""
+        if s.dim != 1:
+            raise self.fail(
+                f"'{s.name}' has {s.dim} components; ord() needs a set of single members"
+            )
+        col = self.member(node, frame)
+        if col.kind != s.kinds[0]:
+            want = "text" if s.kinds[0] == "str" else "integers"
+            raise self.fail(f"the members of {s.name} are {want}, so this cannot be one of them")
+        if col.src == s.name and col.has_pos:
+            pos = col.pos
+            assert pos is not None
+            return pos
+        pos = s.positions([col.values])
+        missing = np.nonzero(pos < 0)[0]
+        if missing.size:
+            r = int(missing[0])
+            v = int(col.values[r])
+            shown = self.ctx.interner.decode(v) if col.kind == "str" else v
+            raise self.fail(f"{shown!r} is not a member of {s.name}", frame, r)
+        return pos
+
+    def _ord(self, node: Call, frame: Frame) -> Plan:
+        """``ord(i)`` / ``ord(i, S)``: the 1-based position of a member in its (or the named) set."""
+        arg = node.args[0]
+        if len(node.args) == 2:
+            named = node.args[1]
+            assert isinstance(named, Name)
+            s = self.ctx.get_set(named.id, self.where)
+        else:
+            found = self._order_set(arg, frame)
+            if found is None:
+                raise self.fail(
+                    "ord() needs a member bound by 'for', as in ord(i), or the set to look "
+                    "in: ord('b', S)"
+                )
+            s = found
+        return PConst((self._positions(arg, frame, s) + 1).astype(float), frame.n)
+
+    def _order_mask(self, op: str, a: Node, b: Node, frame: Frame) -> np.ndarray:
+        """``a < b`` and the like for text members: their positions in their one set."""
+        sa, sb = self._order_set(a, frame), self._order_set(b, frame)
+        if sa is not None and sb is not None and sa.name != sb.name:
+            raise self.fail(
+                f"order comparison '{op}' of members of different sets ({sa.name} and "
+                f"{sb.name}); compare positions in one set with ord(..., S)"
+            )
+        s = sa or sb
+        if s is None:
+            raise self.fail(
+                f"order comparison '{op}' of text needs a member bound by 'for', as in "
+                "'if i < j'; text members are ordered by their position in their set"
+            )
+        if not (self._is_text(a, frame) and self._is_text(b, frame)):
+            raise self.fail("comparing text with a number")
+        pa, pb = self._positions(a, frame, s), self._positions(b, frame, s)
+        return _ORDER_OPS[op](pa, pb)  # type: ignore[no-any-return]
+
     # ------------------------------------------------------------------ masks
     def _is_text(self, node: Node, frame: Frame) -> bool:
         if isinstance(node, Str):
@@ -529,9 +625,8 @@ class Builder:
             for op, a, b in zip(node.ops, node.operands, node.operands[1:]):
                 if self._is_text(a, frame) or self._is_text(b, frame):
                     if op not in ("==", "!="):
-                        raise self.fail(
-                            f"text members can only be compared with == or !=, not {op}"
-                        )
+                        out &= self._order_mask(op, a, b, frame)
+                        continue
                     ca, cb = self.member(a, frame), self.member(b, frame)
                     if ca.kind != cb.kind:
                         raise self.fail("comparing text with a number")
@@ -541,14 +636,7 @@ class Builder:
                     if not (isinstance(pa, PConst) and isinstance(pb, PConst)):
                         raise self.fail("a filter may use data only, not variables")
                     va, vb = pa.array(), pb.array()
-                    res = {
-                        "<": np.less,
-                        "<=": np.less_equal,
-                        ">": np.greater,
-                        ">=": np.greater_equal,
-                        "==": np.equal,
-                        "!=": np.not_equal,
-                    }[op](va, vb)
+                    res = _ORDER_OPS[op](va, vb)
                 out &= res
             return out
         if isinstance(node, BoolOp):

@@ -8,23 +8,26 @@ derived set may use a parameter declared after it; a cycle is a located
 from __future__ import annotations
 
 import difflib
+import keyword
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from workbench.compile.builder import Builder
 from workbench.compile.sets import Interner, SetData
 from workbench.errors import ModelError
-from workbench.expr.parser import FUNCTIONS, parse_expr, parse_for, parse_set_expr
+from workbench.expr.parser import parse_expr, parse_for, parse_set_expr
 from workbench.ir.model import Model
-
-if TYPE_CHECKING:
-    from workbench.compile.builder import Builder
 
 __all__ = ["Context", "ParamData", "VarData"]
 
-RESERVED = FUNCTIONS | {"sum", "in", "for", "if", "and", "or", "not"}
+RESERVED = frozenset(keyword.kwlist)
+"""Names no declaration may take: Python's keywords (they cannot appear in expressions).
+Function names are free: ``exp[i]`` or a bare ``exp`` is the declared symbol, ``exp(...)``
+the function."""
+_INF_WORDS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 
 
 @dataclass
@@ -91,7 +94,11 @@ class Context:
                         f"'{name}' is not a valid name (use letters, digits and _)", where
                     )
                 if name in RESERVED:
-                    raise ModelError(f"'{name}' is reserved; choose another name", where)
+                    raise ModelError(
+                        f"'{name}' is reserved: Python's keywords (and, or, not, in, for, if, "
+                        "lambda, None, True, False, ...) cannot be names; choose another name",
+                        where,
+                    )
                 if name in self.kind_of:
                     raise ModelError(
                         f"'{name}' is already declared as a {self.kind_of[name]}; names must be unique",
@@ -118,8 +125,6 @@ class Context:
 
     def builder(self, where: str | None) -> Builder:
         """A plan builder reporting errors at *where*."""
-        from workbench.compile.builder import Builder
-
         return Builder(self, where)
 
     # ------------------------------------------------------------------- sets
@@ -149,7 +154,7 @@ class Context:
         if isinstance(v, bool) or not isinstance(v, int | str):
             raise ModelError(
                 f"set members must be text or integers, got {v!r}"
-                + (" (quote words like no/yes/on/off in YAML)" if isinstance(v, bool) else ""),
+                + (" (quote true/false in YAML)" if isinstance(v, bool) else ""),
                 where,
             )
         return "int" if isinstance(v, int) else "str"
@@ -219,6 +224,7 @@ class Context:
 
         items = item.items if isinstance(item, Tup) else (item,)
         cols = [b.member(it, frame) for it in items]
+        origins = tuple(self.member_origin(c.src, c.comp) for c in cols)
         kinds = tuple(c.kind for c in cols)
         arrays = tuple(c.values for c in cols)
         tmp = SetData(name, kinds, arrays, self.interner)
@@ -230,7 +236,24 @@ class Context:
                 arrays = tuple(a[keep] for a in arrays)
         else:
             self.warn(f"{where}: the derived set is empty")
-        return SetData(name, kinds, arrays, self.interner)
+        return SetData(name, kinds, arrays, self.interner, origins=origins)
+
+    def member_origin(self, src: str | None, comp: int) -> str | None:
+        """The one-dimensional set whose order a member column follows (``None``: no order).
+
+        A member bound by ``for i in S`` follows ``S``; a component of a
+        derived tuple set follows the set its generator drew it from (``(i, j)
+        for i in S for j in T`` gives ``S`` and ``T``); components of an
+        explicit tuple set have no order of their own.
+        """
+        if src is None:
+            return None
+        s = self.sets.get(src)
+        if s is None:
+            return None
+        if s.dim == 1:
+            return s.name
+        return s.origins[comp] if s.origins is not None else None
 
     # ------------------------------------------------------------- parameters
     def get_param(self, name: str, where: str | None) -> ParamData:
@@ -292,22 +315,34 @@ class Context:
             parts[:0] = [str(x) for x in (lab if isinstance(lab, tuple) else (lab,))]
         return "[" + ", ".join(parts) + "]"
 
-    def _number(self, v: Any, where: str) -> float:
+    def _number(self, v: Any, where: str, finite: bool = True) -> float:
+        """*v* as a float; with ``finite=False`` (bounds) also +-inf and ``"inf"``."""
+        if not finite and isinstance(v, str) and v.strip().lower() in _INF_WORDS:
+            return -math.inf if v.strip().startswith("-") else math.inf
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ModelError(f"expected a number, got {v!r}", where)
         f = float(v)
-        if not math.isfinite(f):
+        if math.isnan(f) or (finite and not math.isfinite(f)):
             raise ModelError(f"not a finite number ({v})", where)
         return f
 
     def _param_from_values(
-        self, name: str, values: Any, index: tuple[SetData, ...], arr: np.ndarray, where: str
+        self,
+        name: str,
+        values: Any,
+        index: tuple[SetData, ...],
+        arr: np.ndarray,
+        where: str,
+        finite: bool = True,
     ) -> None:
-        if not index:
-            arr[0] = self._number(values, where)
-            return
-        if isinstance(values, int | float) and not isinstance(values, bool):
-            arr[:] = self._number(values, where)
+        """Fill *arr* from a number, nested lists, a mapping or an array (``values:`` data).
+
+        With ``finite=False`` (variable bounds) entries may be infinite; a
+        mapping sets only the entries it names.
+        """
+        scalar = isinstance(values, int | float) and not isinstance(values, bool)
+        if not index or scalar or (not finite and isinstance(values, str)):
+            arr[:] = self._number(values, where, finite)
             return
         sizes = [s.size for s in index]
         if isinstance(values, np.ndarray):
@@ -327,15 +362,15 @@ class Context:
             arr[:] = flat
             return
         if isinstance(values, list):
-            if self._fill_fast(values, sizes, arr):
+            if self._fill_fast(values, sizes, arr, finite):
                 return
-            self._fill_nested(values, index, 0, arr, 0, sizes, where)
+            self._fill_nested(values, index, 0, arr, 0, sizes, where, finite)
             return
         if isinstance(values, dict):
             entries: list[tuple[tuple[Any, ...], Any, str]] = []
             total_dim = sum(s.dim for s in index)
             self._flatten_dict(values, total_dim, (), entries, where)
-            self._assign_entries(name, entries, index, arr)
+            self._assign_entries(name, entries, index, arr, finite)
             return
         raise ModelError(
             f"values must be a number, a list (in set order) or a dict keyed by member; got {type(values).__name__}",
@@ -343,13 +378,16 @@ class Context:
         )
 
     @staticmethod
-    def _fill_fast(values: list[Any], sizes: list[int], arr: np.ndarray) -> bool:
+    def _fill_fast(
+        values: list[Any], sizes: list[int], arr: np.ndarray, finite: bool = True
+    ) -> bool:
         """Whole nested list at once when it is regular, numeric and has no booleans."""
         try:
             vals = np.asarray(values, dtype=float)
         except (TypeError, ValueError):
             return False
-        if vals.shape != tuple(sizes) or not np.all(np.isfinite(vals)):
+        ok = np.isfinite(vals) if finite else ~np.isnan(vals)
+        if vals.shape != tuple(sizes) or not np.all(ok):
             return False
         rows: list[Any] = [values]
         for _ in range(len(sizes) - 1):
@@ -368,6 +406,7 @@ class Context:
         base: int,
         sizes: list[int],
         where: str,
+        finite: bool = True,
     ) -> None:
         s = index[level]
         if not isinstance(v, list):
@@ -377,7 +416,9 @@ class Context:
             )
         if len(v) != s.size:
             raise ModelError(
-                f"expected {s.size} entries (one per member of {s.name}), got {len(v)}", where
+                f"{len(v)} entries for the {s.size} members of {s.name} "
+                "(give one per member, in set order)",
+                where,
             )
         stride = int(np.prod(sizes[level + 1 :], dtype=np.int64)) if level + 1 < len(sizes) else 1
         if level == len(index) - 1:
@@ -387,9 +428,9 @@ class Context:
                 vals = None
             if vals is None or vals.ndim != 1 or any(isinstance(x, bool) for x in v):
                 for k, x in enumerate(v):
-                    self._number(x, f"{where}[{k}]")
+                    self._number(x, f"{where}[{k}]", finite)
                 raise ModelError("expected numbers", where)
-            bad = np.nonzero(~np.isfinite(vals))[0]
+            bad = np.nonzero(~np.isfinite(vals) if finite else np.isnan(vals))[0]
             if bad.size:
                 raise ModelError(
                     f"not a finite number ({v[int(bad[0])]})", f"{where}[{int(bad[0])}]"
@@ -397,7 +438,9 @@ class Context:
             arr[base : base + s.size] = vals
             return
         for k, sub in enumerate(v):
-            self._fill_nested(sub, index, level + 1, arr, base + k * stride, sizes, f"{where}[{k}]")
+            self._fill_nested(
+                sub, index, level + 1, arr, base + k * stride, sizes, f"{where}[{k}]", finite
+            )
 
     def _flatten_dict(
         self,
@@ -440,6 +483,7 @@ class Context:
         entries: list[tuple[tuple[Any, ...], Any, str]],
         index: tuple[SetData, ...],
         arr: np.ndarray,
+        finite: bool = True,
     ) -> None:
         for key, val, where in entries:
             total_dim = sum(s.dim for s in index)
@@ -454,7 +498,7 @@ class Context:
                     raise ModelError(f"{member!r} is not a member of {s.name}", where)
                 flat = flat * s.size + pos
                 k += s.dim
-            arr[flat] = self._number(val, where)
+            arr[flat] = self._number(val, where, finite)
 
     def _param_from_rows(
         self,
@@ -549,7 +593,7 @@ class Context:
                 if spec is None:
                     continue
                 target = np.full(data.size, np.nan) if attr == "init" else getattr(data, attr)
-                self._bound(data, spec, gens, target, f"{where}.{attr}")
+                self._bound(data, spec, gens, target, f"{where}.{attr}", attr == "init")
                 if attr == "init":
                     data.init = target
             if data.domain == "binary":
@@ -560,20 +604,24 @@ class Context:
                     data.lb = np.ceil(data.lb - 1e-9)
                     data.ub = np.floor(data.ub + 1e-9)
 
-    def _bound(self, data: VarData, spec: Any, gens: Any, target: np.ndarray, where: str) -> None:
+    def _bound(
+        self, data: VarData, spec: Any, gens: Any, target: np.ndarray, where: str, finite: bool
+    ) -> None:
+        """Fill *target* from ``lb``/``ub``/``init`` data: parameter-value forms or an expression.
+
+        *finite* is true for start values, which must be finite numbers.
+        """
         from workbench.compile.plan import PConst
         from workbench.expr.nodes import Name
 
-        if isinstance(spec, int | float) and not isinstance(spec, bool):
-            f = float(spec)
-            if math.isnan(f):
-                raise ModelError("a bound must be a number, not NaN", where)
-            target[:] = f
-            return
-        if not isinstance(spec, str):
-            raise ModelError(f"expected a number or an expression, got {spec!r}", where)
-        if spec.strip() in ("inf", "+inf", "-inf", "infinity", "-infinity"):
-            target[:] = -np.inf if spec.strip().startswith("-") else np.inf
+        if isinstance(spec, list | dict) and not data.index:
+            raise ModelError(
+                f"'{data.name}' is a scalar variable: give one number or an expression, "
+                f"not a {'list' if isinstance(spec, list) else 'mapping'}",
+                where,
+            )
+        if not isinstance(spec, str) or spec.strip().lower() in _INF_WORDS:
+            self._param_from_values(data.name, spec, data.index, target, where, finite)
             return
         node = parse_expr(spec, where)
         b = self.builder(where)

@@ -77,14 +77,40 @@ def _quad_matrix(p: Poly, n: int) -> sp.csr_matrix | None:
     return q if q.nnz else None
 
 
-def linear_form_from_structure(cm: CompiledModel) -> LinearForm:
+def _row_indicators(cm: CompiledModel, accept: bool) -> np.ndarray | None:
+    """Per-row indicator columns (-1 for plain rows), or ``None`` when there are none."""
+    fams = [f for f in cm.rows if f.indicator is not None]
+    if not fams:
+        return None
+    if not accept:
+        raise UnsupportedProblemError(
+            f"{fams[0].where}.when: constraint '{fams[0].name}' is an indicator constraint, "
+            "which this backend does not take natively; solve with reformulate=True (big-M "
+            "rows from the bounds) or with a backend that takes indicators (cpsat)"
+        )
+    return np.concatenate(
+        [f.indicator if f.indicator is not None else np.full(f.n, -1) for f in cm.rows]
+    ).astype(np.int64)
+
+
+def linear_form_from_structure(cm: CompiledModel, *, indicators: bool = False) -> LinearForm:
     """Assemble a LinearForm from a compiled structure.
+
+    Parameters
+    ----------
+    cm
+        The compiled model.
+    indicators
+        Accept indicator rows (``when``) into ``row_indicator``; otherwise they
+        are refused, since a consumer that ignores them would solve another problem.
 
     Raises
     ------
     UnsupportedProblemError
-        If a constraint is not linear or the objective is not quadratic.
+        If a constraint is not linear, the objective is not quadratic, or an
+        indicator row is present and not accepted.
     """
+    row_indicator = _row_indicators(cm, indicators)
     ctx = cm.ctx
     n = ctx.num_vars
     try:
@@ -155,16 +181,20 @@ def linear_form_from_structure(cm: CompiledModel) -> LinearForm:
         rows=row_blocks,
         name=cm.model.name,
         warnings=list(cm.warnings),
+        row_indicator=row_indicator,
     )
 
 
-def compile_linear(model: Model | CompiledModel) -> LinearForm:
+def compile_linear(model: Model | CompiledModel, *, indicators: bool = False) -> LinearForm:
     """Compile an IR model into a :class:`LinearForm`.
 
     Parameters
     ----------
     model
         The model (or an already compiled structure).
+    indicators
+        Keep indicator rows (``when``) as ``row_indicator`` for a backend that
+        takes them natively; otherwise they are an ``UnsupportedProblemError``.
 
     Returns
     -------
@@ -179,4 +209,29 @@ def compile_linear(model: Model | CompiledModel) -> LinearForm:
         If a constraint is nonlinear or the objective is beyond quadratic.
     """
     cm = model if isinstance(model, CompiledModel) else compile_structure(model)
-    return linear_form_from_structure(cm)
+    refuse_structured(cm.model, "matrix (LinearForm, MPS, LP)")
+    return linear_form_from_structure(cm, indicators=indicators)
+
+
+def refuse_structured(model: Model, target: str) -> None:
+    """Refuse a bilevel or two-stage robust model for a single-level *target* form.
+
+    Such a form has no place for the follower's problem or the uncertainty, so
+    writing one would silently solve a different problem (the robust model's
+    nominal copy, the bilevel model's relaxation).
+
+    Raises
+    ------
+    UnsupportedProblemError
+        Naming the section and the backends that take it.
+    """
+    if model.lower_level is not None:
+        raise UnsupportedProblemError(
+            f"a bilevel model has no {target} form: it would drop the follower's problem "
+            "(lower_level); solve it with backend 'bilevel_kkt' or 'bilevel_penalty'"
+        )
+    if model.robust is not None:
+        raise UnsupportedProblemError(
+            f"a two-stage robust model has no {target} form: it would drop the uncertainty "
+            "(robust); solve it with backend 'ccg' or 'neur2ro'"
+        )

@@ -110,6 +110,9 @@ class LinearForm:
     Q: sp.csr_matrix | None = None
     columns: list[Block] = field(default_factory=list)
     rows: list[Block] = field(default_factory=list)
+    row_indicator: np.ndarray | None = None
+    """Per row, the column of the binary that switches it on (``when``), or -1; ``None`` when
+    no row has one.  Only backends with native indicators (``indicators = True``) accept it."""
     name: str = "model"
     warnings: list[str] = field(default_factory=list)
 

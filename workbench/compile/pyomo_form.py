@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from workbench.compile.affine import NonlinearError, Poly, poly
+from workbench.compile.linear import refuse_structured
 from workbench.compile.linear_form import Block, LinearForm, split_blocks
 from workbench.compile.numeric import ObjectOps, evaluate
 from workbench.compile.plan import Plan
@@ -291,6 +292,7 @@ def _add_rows(
 ) -> None:
     """One (indexed) Constraint ``lo <= expr <= hi`` named *name*."""
     import pyomo.environ as pyo
+    from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
     n = len(exprs)
     indexed = labels is not None
@@ -311,11 +313,15 @@ def _add_rows(
         e, a, b = exprs[r], float(lo[r]), float(hi[r])
         if _is_constant(e):
             val = float(pyo.value(e))
-            if val < a - _FEAS_TOL or val > b + _FEAS_TOL:
+            feasible = a - _FEAS_TOL <= val <= b + _FEAS_TOL
+            if not feasible:
                 form.infeasible_rows.append(f"{name}[{keys[r]}]" if indexed else name)
-            form.skipped.append((name, r))
-            row_keys.append(None)
-            continue
+            if feasible or not form.variables:
+                form.skipped.append((name, r))
+                row_keys.append(None)
+                continue
+            # keep it, so the Pyomo model alone is infeasible too (a bare number is no constraint)
+            e = LinearExpression([val, MonomialTermExpression((0.0, form.variables[0]))])
         if not (np.isfinite(a) or np.isfinite(b)):
             form.skipped.append((name, r))
             row_keys.append(None)
@@ -361,6 +367,7 @@ def compile_pyomo(model: Model | CompiledModel, *, duals: bool = False) -> Pyomo
     import pyomo.environ as pyo
 
     cm = model if isinstance(model, CompiledModel) else compile_structure(model)
+    refuse_structured(cm.model, "Pyomo")
     m = pyo.ConcreteModel(name=cm.model.name or "model")
     flat, var_comps, blocks = _add_variables(m, cm)
     obj_plan = cm.objective
@@ -406,14 +413,9 @@ def compile_pyomo_linear(lf: LinearForm, *, duals: bool = False) -> PyomoForm:
     var_comps: dict[str, Any] = {}
     columns = lf.columns or [Block("x", 0, n, list(range(n)))]
     for b in columns:
-        if b.labels is None:
-            comp = pyo.Var()
-            datas = [comp]
-        else:
-            keys = list(b.labels)
-            comp = pyo.Var(keys, dense=True)
-            datas = [comp[k] for k in keys]
-        m.add_component(_unique(m, b.name), comp)
+        comp = pyo.Var() if b.labels is None else pyo.Var(list(b.labels), dense=True)
+        m.add_component(_unique(m, b.name), comp)  # constructs it: index it only after
+        datas = [comp] if b.labels is None else [comp[k] for k in b.labels]
         var_comps[b.name] = comp
         for k, d in enumerate(datas):
             j = b.start + k

@@ -54,6 +54,10 @@ class SetData:
         ``"int"`` or ``"str"`` per component (tuple sets have several).
     cols
         One ``int64`` array per component, in member order.
+    origins
+        For a derived tuple set, the one-dimensional set each component was
+        drawn from (``None`` where unknown); order comparisons and ``ord``
+        of a component use that set's order.
     """
 
     name: str
@@ -61,6 +65,7 @@ class SetData:
     cols: tuple[np.ndarray, ...]
     interner: Interner
     range_start: int | None = None
+    origins: tuple[str | None, ...] | None = None
     _keys: Any = field(default=None, repr=False)
 
     @property

@@ -15,10 +15,10 @@ import numpy as np
 
 from workbench.compile.builder import Builder
 from workbench.compile.context import Context
-from workbench.compile.plan import Col, PConst, Plan
+from workbench.compile.plan import Col, Frame, PConst, Plan, PVar
 from workbench.compile.sets import Interner
 from workbench.errors import ModelError
-from workbench.expr.nodes import Compare, Node
+from workbench.expr.nodes import Compare, Index, Name, Node
 from workbench.expr.parser import parse_expr, parse_for
 from workbench.ir.model import Constraint, Model, Objective
 from workbench.result import Label
@@ -78,6 +78,8 @@ class RowFamily:
         Row bounds as ``(n,)`` arrays.
     labels
         Index labels of the rows (``None`` for a constraint without ``for``).
+    indicator
+        Flat binary column per row for an indicator constraint, else ``None``.
     """
 
     name: str
@@ -86,6 +88,9 @@ class RowFamily:
     lo: np.ndarray
     hi: np.ndarray
     labels: Sequence[Label] | None
+    indicator: np.ndarray | None = None
+    """For an indicator constraint (``when: "y[i]"``): per row, the flat column of
+    the binary variable; the row holds only where that binary is 1."""
 
     @property
     def n(self) -> int:
@@ -144,11 +149,6 @@ def _objective(ctx: Context, obj: Objective, where: str) -> ObjectivePlan:
 
 
 def _family(ctx: Context, con: Constraint, name: str, where: str) -> RowFamily:
-    if con.when is not None:
-        raise ModelError(
-            "indicator constraints ('when') are not compiled yet; drop 'when' or write the big-M form",
-            f"{where}.when",
-        )
     node: Node = parse_expr(con.expr, f"{where}.expr")
     b: Builder = ctx.builder(f"{where}.expr")
     frame = b.root()
@@ -172,6 +172,42 @@ def _family(ctx: Context, con: Constraint, name: str, where: str) -> RowFamily:
             )
         if op == "!=":
             raise ModelError("'!=' is not allowed in a constraint", f"{where}.expr")
+    fam = _rows(ctx, b, node, frame, name, where, labels)
+    if con.when is not None:
+        fam.indicator = _indicator(ctx, con.when, frame, f"{where}.when")
+    return fam
+
+
+def _indicator(ctx: Context, text: str, frame: Frame, where: str) -> np.ndarray:
+    """The flat column of the binary that switches each row on (``when: "y[i]"``)."""
+    node = parse_expr(text, where)
+    name = node.name if isinstance(node, Index) else node.id if isinstance(node, Name) else None
+    if name is not None and name not in ctx.kind_of:
+        raise ctx.unknown(name, where)
+    if name is None or ctx.kind_of.get(name) != "variable":
+        raise ModelError(
+            f"'when' must name a binary variable, such as \"y[i]\", not {text!r}", where
+        )
+    if ctx.vars[name].domain != "binary":
+        raise ModelError(
+            f"'when' must name a binary variable; '{name}' is {ctx.vars[name].domain} "
+            f"(declare it with domain: binary)",
+            where,
+        )
+    plan = ctx.builder(where).value(node, frame)
+    assert isinstance(plan, PVar)
+    return plan.cols.copy()
+
+
+def _rows(
+    ctx: Context,
+    b: Builder,
+    node: Compare,
+    frame: Frame,
+    name: str,
+    where: str,
+    labels: Sequence[Label] | None,
+) -> RowFamily:
     n = frame.n
     inf = np.full(n, np.inf)
     if len(node.ops) == 1:

@@ -82,7 +82,7 @@ class Unary:
 
 @dataclass(frozen=True)
 class Call:
-    """An elementwise function: ``abs exp log sqrt sin cos min max``."""
+    """A function call: elementwise ``abs exp log sqrt sin cos min max``, or ``ord`` of a member."""
 
     func: str
     args: tuple[Node, ...]

@@ -30,10 +30,24 @@ from workbench.expr.nodes import (
     Unary,
 )
 
-__all__ = ["FUNCTIONS", "MAX_LENGTH", "parse_expr", "parse_for", "parse_set_expr"]
+__all__ = [
+    "ALL_FUNCTIONS",
+    "FUNCTIONS",
+    "MAX_LENGTH",
+    "MEMBER_FUNCTIONS",
+    "parse_expr",
+    "parse_for",
+    "parse_set_expr",
+]
 
 FUNCTIONS = frozenset({"abs", "exp", "log", "sqrt", "sin", "cos", "min", "max"})
+"""Elementwise numeric functions."""
 REDUCERS = frozenset({"sum", "min", "max"})
+MEMBER_FUNCTIONS = frozenset({"ord"})
+"""Functions of set members: ``ord(i)`` and ``ord(i, S)``, the 1-based position."""
+ALL_FUNCTIONS = FUNCTIONS | REDUCERS | MEMBER_FUNCTIONS
+"""Every name that may be called.  Declared names may coincide with them: ``exp[i]``
+and a bare ``exp`` are the declared symbol, ``exp(...)`` is the function."""
 MAX_LENGTH = 20_000
 _MAX_DEPTH = 200
 
@@ -176,14 +190,12 @@ class _Converter:
 
     def _call(self, node: ast.Call) -> Node:
         if not isinstance(node.func, ast.Name):
-            raise self.fail(
-                f"only the functions {', '.join(sorted(FUNCTIONS | REDUCERS))} may be called"
-            )
+            raise self.fail(f"only the functions {', '.join(sorted(ALL_FUNCTIONS))} may be called")
         fn = node.func.id
         if node.keywords:
             raise self.fail(f"{fn}() takes no keyword arguments")
-        if fn not in FUNCTIONS and fn not in REDUCERS:
-            allowed = ", ".join(sorted(FUNCTIONS | REDUCERS))
+        if fn not in ALL_FUNCTIONS:
+            allowed = ", ".join(sorted(ALL_FUNCTIONS))
             raise self.fail(f"'{fn}' is not allowed; the functions are {allowed}")
         if len(node.args) == 1 and isinstance(node.args[0], ast.GeneratorExp):
             if fn not in REDUCERS:
@@ -195,7 +207,12 @@ class _Converter:
         args = tuple(self.expr(a) for a in node.args)
         if fn == "sum":
             raise self.fail("sum() needs a generator, as in sum(x[i] for i in I)")
-        if fn in ("min", "max"):
+        if fn == "ord":
+            if len(args) not in (1, 2) or (len(args) == 2 and not isinstance(args[1], Name)):
+                raise self.fail(
+                    "ord() takes a member, as in ord(i), or a member and a set: ord(i, S)"
+                )
+        elif fn in ("min", "max"):
             if len(args) < 2:
                 raise self.fail(f"{fn}() needs two or more arguments, or a generator")
         elif len(args) != 1:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from workbench.errors import ModelError
 from workbench.ir.model import Model
+from workbench.ir.yaml12 import dump_yaml, load_yaml
 
 __all__ = ["dump_model", "load_model", "model_from_dict", "model_to_dict", "save_model"]
 
@@ -66,7 +67,7 @@ def model_from_dict(data: Any) -> Model:
             for key in block:
                 if not isinstance(key, str):
                     hint = (
-                        " (YAML reads on/off/yes/no as booleans: quote the name)"
+                        " (YAML reads true/false as booleans: quote the name)"
                         if isinstance(key, bool)
                         else ""
                     )
@@ -91,7 +92,7 @@ def model_from_dict(data: Any) -> Model:
 
 def _yaml_load(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
@@ -101,6 +102,9 @@ def _yaml_load(text: str) -> Any:
 
 def load_model(source: str | Path | dict[str, Any]) -> Model:
     """Load a model from a YAML/JSON file path, a YAML/JSON string, or a dict.
+
+    YAML is read with the 1.2 core schema: only ``true``/``false`` are
+    booleans, so ``on``, ``off``, ``yes`` and ``no`` are names.
 
     Parameters
     ----------
@@ -149,10 +153,26 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if isinstance(x, dict):
+        if any(isinstance(k, tuple) for k in x):
+            x = _nest_tuple_keys(x)
         return {k: _jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [_jsonable(v) for v in x]
     return x
+
+
+def _nest_tuple_keys(d: dict[Any, Any]) -> dict[Any, Any]:
+    """``{(a, 1): v}`` -> ``{a: {1: v}}``: YAML and JSON keys cannot be tuples."""
+    out: dict[Any, Any] = {}
+    for key, v in d.items():
+        parts = key if isinstance(key, tuple) else (key,)
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"key {key!r} clashes with a shorter key; give one form")
+        node[parts[-1]] = v
+    return out
 
 
 def model_to_dict(model: Model) -> dict[str, Any]:
@@ -174,12 +194,17 @@ def model_to_dict(model: Model) -> dict[str, Any]:
 
 
 def dump_model(model: Model, fmt: str = "yaml") -> str:
-    """Serialise a model to YAML or JSON text."""
+    """Serialise a model to YAML or JSON text.
+
+    YAML output quotes every string that a YAML 1.1 or 1.2 reader would take
+    for a boolean or a number (``'on'``, ``'no'``, ``'1e5'``), so other tools
+    read the file back as written.
+    """
     data = model_to_dict(model)
     if fmt == "json":
         return json.dumps(data, indent=2)
     if fmt in ("yaml", "yml"):
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        return dump_yaml(data)
     raise ValueError(f"unknown format {fmt!r}; use 'yaml' or 'json'")
 
 

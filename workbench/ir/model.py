@@ -25,7 +25,17 @@ __all__ = [
 ]
 
 Member = str | int | list[str | int]
-Bound = float | int | str | None
+Bound = Any
+"""A bound or start value: a number, an expression, a list in set order, a mapping by member."""
+_BOUND_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "string"},
+        {"type": "array"},
+        {"type": "object"},
+        {"type": "null"},
+    ]
+}
 
 
 class _Strict(BaseModel):
@@ -55,7 +65,8 @@ class SetDef(_Strict):
                 parts = m if isinstance(m, list | tuple) else [m]
                 if any(isinstance(p, bool) for p in parts):
                     raise ValueError(
-                        f"member {k} is a boolean ({m!r}); quote words like no/yes/on/off in YAML"
+                        f"member {k} is a boolean ({m!r}); members are text or integers "
+                        "(quote true/false in YAML)"
                     )
                 if any(isinstance(p, float) for p in parts):
                     raise ValueError(
@@ -119,17 +130,21 @@ class Param(_Strict):
 class Variable(_Strict):
     """A decision variable (family).
 
-    ``lb``/``ub`` are numbers, expressions, or ``None`` (unbounded).  When an
-    indexed variable's bound refers to its index, name the index with
-    ``for`` (``for: "i in I"``); a bare indexed parameter with the same index
-    sets (``ub: cap``) also applies elementwise.
+    ``lb``, ``ub`` (``None``: unbounded) and ``init`` (start values for
+    local NLP methods) take the same data forms as a parameter's
+    ``values``: a number for every entry, nested lists in set order, a
+    mapping keyed by member (entries left out keep no bound or no start
+    value), or an expression.  When an expression refers to the variable's
+    index, name the index with ``for`` (``for: "i in I"``); a bare indexed
+    parameter with the same index sets (``ub: cap``) also applies
+    elementwise.  Bounds may be infinite (``.inf`` in YAML, ``"inf"``).
     """
 
     index: list[str] = Field(default_factory=list)
     domain: Literal["continuous", "integer", "binary"] = "continuous"
-    lb: Bound = None
-    ub: Bound = None
-    init: float | str | None = None
+    lb: Bound = Field(default=None, json_schema_extra=_BOUND_SCHEMA)
+    ub: Bound = Field(default=None, json_schema_extra=_BOUND_SCHEMA)
+    init: Bound = Field(default=None, json_schema_extra=_BOUND_SCHEMA)
     for_: str | None = Field(default=None, alias="for")
     description: str | None = None
 
@@ -137,6 +152,22 @@ class Variable(_Strict):
     @classmethod
     def _index_list(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("lb", "ub", "init", mode="before")
+    @classmethod
+    def _bound_form(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("expected a number, not a boolean")
+        if v is None or isinstance(v, int | float | str | list | dict):
+            return v
+        if isinstance(v, tuple):
+            return list(v)
+        if hasattr(v, "tolist") and hasattr(v, "dtype"):  # a numpy array or scalar
+            return v.tolist()
+        raise ValueError(
+            "expected a number, an expression, a list in set order or a mapping keyed by "
+            f"member; got {type(v).__name__}"
+        )
 
     @field_validator("domain", mode="before")
     @classmethod

@@ -20,7 +20,9 @@ How the numbers are defined
   :func:`workbench.scoring.primal_gap`); failed items count as gap 1 when the
   run has references.
 * *Solved* means the backend proved an outcome: termination ``optimal``,
-  ``infeasible``, ``unbounded`` or ``infeasible_or_unbounded``.
+  ``infeasible``, ``unbounded`` or ``infeasible_or_unbounded``.  A
+  ``locally_optimal`` answer (a local method on a model not proven convex)
+  is executed and scored by its objective, but not solved.
 * *Time* is the job's wall-clock seconds inside its worker (``elapsed``);
   ``solve_time`` is the backend's own total from the result's timings.
 """

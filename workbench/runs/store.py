@@ -23,7 +23,14 @@ from typing import Any
 from workbench.errors import WorkbenchError
 from workbench.runs.schema import migrate
 
-__all__ = ["ItemSpec", "Outcome", "RunNotFoundError", "RunStore", "default_store_path"]
+__all__ = [
+    "ItemSpec",
+    "Outcome",
+    "RunNotFoundError",
+    "RunStore",
+    "default_store_path",
+    "store_is_empty",
+]
 
 
 class RunNotFoundError(WorkbenchError, KeyError):
@@ -38,6 +45,32 @@ def default_store_path() -> Path:
     home = os.environ.get("WORKBENCH_HOME")
     base = Path(home).expanduser() if home else Path.home() / ".workbench"
     return base / "runs.db"
+
+
+def store_is_empty(path: str | Path) -> bool:
+    """True when *path* holds no runs yet: no file, an empty file, or a database without runs.
+
+    Reads only (never creates the file); a file that is not an SQLite
+    database is not "empty" (opening it reports the problem).
+    """
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size == 0:
+        return True
+    try:
+        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return False
+    try:
+        row = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+        ).fetchone()
+        if not row[0]:
+            return True
+        return conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
 
 
 @dataclass

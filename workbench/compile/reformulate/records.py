@@ -1,0 +1,89 @@
+"""What a reformulation did: one record per rewritten construct, and the inverse data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.ir.model import Model
+
+__all__ = ["AUX_PREFIX", "Record", "Reformulation"]
+
+AUX_PREFIX = "_rf_"
+"""Names the reformulation adds (variables, parameters, sets, constraints) start with this."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One rewritten construct.
+
+    Attributes
+    ----------
+    where
+        The place in the user's model, such as ``objective`` or ``constraints[2]``.
+    construct
+        What was found: ``max``, ``min``, ``abs``, ``binary product``,
+        ``binary x variable``, ``binary squared`` or ``indicator``.
+    method
+        How it was rewritten: ``epigraph``, ``hypograph``, ``big-M selectors``,
+        ``split``, ``linear``, ``McCormick``, ``big-M``...
+    variables, rows
+        Auxiliary variables and rows added (counted over the index sets).
+    """
+
+    where: str
+    construct: str
+    method: str
+    variables: int
+    rows: int
+
+    def text(self) -> str:
+        """``objective: max -> epigraph, 1 variable, 2 rows``."""
+        v = "variable" if self.variables == 1 else "variables"
+        r = "row" if self.rows == 1 else "rows"
+        return f"{self.where}: {self.construct} -> {self.method}, {self.variables} {v}, {self.rows} {r}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "where": self.where,
+            "construct": self.construct,
+            "method": self.method,
+            "variables": self.variables,
+            "rows": self.rows,
+        }
+
+
+@dataclass
+class Reformulation:
+    """The reformulated model and the data to map a result back (the inverse).
+
+    Attributes
+    ----------
+    model
+        The rewritten model (the user's model is never changed).
+    records
+        One entry per rewritten construct, in order.
+    aux_variables, aux_constraints
+        Names added by the rewrite; dropped when a result is mapped back.
+    """
+
+    model: Model
+    records: list[Record] = field(default_factory=list)
+    aux_variables: set[str] = field(default_factory=set)
+    aux_constraints: set[str] = field(default_factory=set)
+    binary_valued: set[str] = field(default_factory=set)
+    """Auxiliaries that take only 0/1 values (products of binaries)."""
+    left: list[str] = field(default_factory=list)
+    """Terms left as written because a big-M bound is missing (for a global solver)."""
+
+    @property
+    def changed(self) -> bool:
+        """True when anything was rewritten."""
+        return bool(self.records)
+
+    def summary(self) -> str:
+        """One short line for the user, such as ``reformulated: objective max -> epigraph; ...``."""
+        if not self.records:
+            return "no reformulation"
+        return "reformulated: " + "; ".join(r.text() for r in self.records)

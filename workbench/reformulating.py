@@ -1,0 +1,183 @@
+"""The reformulation pass of ``workbench.solve``: when to rewrite, and mapping results back.
+
+``solve`` compiles the user's model (validation, class), then calls
+:func:`prepare`: exact rewrites (``max``/``min``/``abs``, binary products,
+indicators) run when the backend cannot take the original constructs, and the
+backend sees the reformulated model.  :func:`map_back` drops the auxiliary
+variables and rows from the result and records what was done.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from workbench.backends.registry import BACKENDS, availability
+from workbench.classification import Classification, classify_structure, covers
+from workbench.compile.reformulate import Reformulation, reformulate
+from workbench.compile.structure import CompiledModel, compile_structure
+from workbench.result import Result
+
+__all__ = [
+    "GLOBAL_BACKENDS",
+    "Prepared",
+    "global_available",
+    "keep_native_indicators",
+    "map_back",
+    "native_indicators",
+    "prepare",
+]
+
+GLOBAL_BACKENDS = ("scip",)
+"""Backends that solve nonconvex and mixed-integer nonlinear models to proven global optimality."""
+
+ReformulateOpt = bool | Literal["auto"]
+"""The ``reformulate=`` option of ``solve``."""
+
+
+@dataclass
+class Prepared:
+    """What the backend gets: the structure to solve, its class and the rewrite (if any)."""
+
+    structure: CompiledModel
+    cls: Classification
+    reform: Reformulation | None = None
+    objective_products: bool = True
+    """Whether products in the objective were rewritten (``False``: left for the global solver)."""
+
+
+def global_available() -> bool:
+    """Whether a global solver backend is installed (cheap: the registry caches availability)."""
+    for name in GLOBAL_BACKENDS:
+        try:
+            BACKENDS.load(name)
+        except Exception:  # a backend that cannot be imported is not available
+            continue
+        if availability(name).ok:
+            return True
+    return False
+
+
+def native_indicators(backend: str) -> bool:
+    """Whether *backend* takes indicator constraints as they are (class attribute ``indicators``)."""
+    try:
+        return bool(getattr(BACKENDS.load(backend), "indicators", False))
+    except Exception:
+        return False
+
+
+def _has_indicators(cm: CompiledModel) -> bool:
+    return any(r.indicator is not None for r in cm.rows)
+
+
+_CALLS = re.compile(r"\b(max|min|abs)\s*\(")
+
+
+def _texts(cm: CompiledModel) -> list[str]:
+    return [cm.model.objective.expr] + [c.expr for c in cm.model.constraints]
+
+
+def _worth_trying(cm: CompiledModel, cls: Classification) -> bool:
+    """Whether any rule can apply: skips the extra compile when none can.
+
+    Plain LP/MILP, and models with no ``when``, no binary variable and no
+    ``max``/``min``/``abs`` call (only the product rules need binaries) are left alone.
+    """
+    if _has_indicators(cm):
+        return True
+    if cls.objective_degree <= 1 and cls.constraint_degree <= 1:
+        return False
+    return bool(cls.num_bin_vars) or any(_CALLS.search(t) for t in _texts(cm))
+
+
+def _rewrite(
+    cm: CompiledModel, *, indicators: bool, allow_global: bool, objective_products: bool = True
+) -> Prepared | None:
+    rf = reformulate(
+        cm.model,
+        indicators=indicators,
+        allow_global=allow_global,
+        objective_products=objective_products,
+    )
+    if not rf.changed:
+        return None
+    new = compile_structure(rf.model)
+    return Prepared(new, classify_structure(new), rf, objective_products)
+
+
+def prepare(
+    cm: CompiledModel, cls: Classification, backend: str, option: ReformulateOpt
+) -> Prepared:
+    """Decide whether to reformulate for *backend* (``"auto"``: decided after reformulation).
+
+    Parameters
+    ----------
+    cm, cls
+        The user's compiled model and its class.
+    backend
+        A backend name, or ``"auto"``.
+    option
+        ``"auto"``: rewrite when the backend cannot take the original (always,
+        for ``backend="auto"``, which then picks by the reformulated class;
+        indicators stay for a backend that takes them natively); ``True``:
+        always, every rule, indicators included; ``False``: never.
+
+    Raises
+    ------
+    ModelError
+        If a big-M needs a missing bound and no global solver can take the term.
+    """
+    original = Prepared(cm, cls)
+    if option is False or cm.model.lower_level is not None or cm.model.robust is not None:
+        return original
+    if not _worth_trying(cm, cls):
+        return original
+    if backend == "auto":
+        glob = global_available()
+        # a quadratic objective over linear rows (binary products: QAP-like) goes to the
+        # global solver as written: measured faster than its linearisation on HiGHS
+        miqp = glob and cls.objective_degree == 2 and cls.constraint_degree <= 1
+        out = _rewrite(cm, indicators=True, allow_global=glob, objective_products=not miqp)
+        return out or original
+    be = BACKENDS.load(backend)
+    native = native_indicators(backend)
+    takes = covers(be.capabilities, cls) and (native or not _has_indicators(cm))
+    if option == "auto" and takes:
+        return original
+    allow = backend in GLOBAL_BACKENDS
+    # True: the whole reformulated form (indicators too), as HiGHS would get it
+    indicators = option is True or not native
+    return _rewrite(cm, indicators=indicators, allow_global=allow) or original
+
+
+def keep_native_indicators(
+    cm: CompiledModel, cls: Classification, prep: Prepared, backend: str
+) -> Prepared:
+    """Redo the rewrite of *cm* without the indicator rule when *backend* takes indicators natively."""
+    if prep.reform is None or not native_indicators(backend) or not _has_indicators(cm):
+        return prep
+    redo = _rewrite(
+        cm,
+        indicators=False,
+        allow_global=True,
+        objective_products=prep.objective_products,
+    )
+    return redo or Prepared(cm, cls)
+
+
+def map_back(result: Result, reform: Reformulation | None) -> Result:
+    """Drop auxiliary variables and rows from *result*; record the rewrites in its diagnostics."""
+    if reform is None or not reform.changed:
+        return result
+    for name in reform.aux_variables:
+        result.values.pop(name, None)
+    if result.duals:
+        for name in reform.aux_constraints:
+            result.duals.pop(name, None)
+    result.diagnostics.extra["reformulations"] = [r.as_dict() for r in reform.records]
+    result.diagnostics.extra["reformulation"] = reform.summary()
+    for note in reform.left:
+        if note not in result.diagnostics.warnings:
+            result.diagnostics.warnings.append(f"left for the global solver: {note}")
+    return result
