@@ -657,7 +657,7 @@ def test_negative_base_with_a_variable_exponent_is_a_located_error() -> None:
 
 # Indicator rows as the compile layer carries them: ``RowFamily.indicator`` and
 # ``LinearForm.row_indicator`` (per row, the flat column of the binary, or -1).
-# They are set by hand here, so the SCIP side is tested on its own.
+# Set by hand first, so the SCIP side is tested on its own; then through 'when'.
 
 IND_MODEL = {
     "name": "indicator",
@@ -673,7 +673,7 @@ def test_linear_form_indicator_rows() -> None:
     plain = ScipBackend().solve_linear(lf, SolveOptions())
     assert close(plain.objective, 8.0)
     y = lf.col_names().index("y")
-    lf.row_indicator = np.array([y, -1])  # type: ignore[attr-defined]
+    lf.row_indicator = np.array([y, -1])
     r = ScipBackend().solve_linear(lf, SolveOptions())
     assert r.termination is Termination.OPTIMAL
     assert close(r.objective, 10.0)
@@ -786,3 +786,27 @@ def test_free_concave_maximisation_closes() -> None:
     assert r.termination is Termination.OPTIMAL
     assert close(r.objective, 5.0) and close(r.bound, 5.0, 1e-5)
     assert r.values == pytest.approx({"x": 2.0, "y": 0.0}, abs=1e-4)
+
+
+def test_when_rows_become_scip_indicators_through_solve() -> None:
+    """'when: y[i]' end to end, kept as SCIP indicators (reformulate=False).
+
+    max sum(x[i] + 5 y[i]) with 'y[i] = 1 => x[i] <= cap[i]', x in [0, 10]: by
+    hand, y[i] = 1 pays when cap[i] + 5 > 10 (cap = 2, 7: 10 + 12 = 22).
+    """
+    model = {
+        "name": "when",
+        "sets": {"I": [1, 2]},
+        "params": {"cap": {"index": ["I"], "values": [2, 7]}},
+        "variables": {
+            "x": {"index": ["I"], "lb": 0, "ub": 10},
+            "y": {"index": ["I"], "domain": "binary"},
+        },
+        "objective": {"sense": "max", "expr": "sum(x[i] + 5 * y[i] for i in I)"},
+        "constraints": [{"name": "cap", "for": "i in I", "expr": "x[i] <= cap[i]", "when": "y[i]"}],
+    }
+    r = solve(model, reformulate=False)
+    assert r.termination is Termination.OPTIMAL
+    assert close(r.objective, 22.0)
+    assert r.values["y"] == {1: 0.0, 2: 1.0}
+    assert "indicator" in r.log  # SCIP's own presolve names its indicator constraints

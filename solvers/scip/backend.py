@@ -223,10 +223,7 @@ class ScipBackend:
                 "use a bilevel or robust backend (see `workbench backends`)"
             )
         if degree(cm.objective.plan) <= 2 and all(degree(f.plan) <= 1 for f in cm.rows):
-            if any(getattr(f, "indicator", None) is not None for f in cm.rows):
-                lf = linear_form_from_structure(cm, indicators=True)  # type: ignore[call-arg]
-            else:
-                lf = linear_form_from_structure(cm)
+            lf = linear_form_from_structure(cm, indicators=True)  # SCIP takes them natively
             return self.solve_linear(lf, options, build_time=time.perf_counter() - t0)
         build = time.perf_counter() - t0
         return self._solve(

@@ -433,7 +433,7 @@ def build_linear(m: Any, lf: LinearForm) -> ScipForm:
     row_blocks = lf.rows or (
         [Block("r", 0, a.shape[0], list(range(a.shape[0])))] if a.shape[0] else []
     )
-    ind = getattr(lf, "row_indicator", None)  # per row: the binary switching it on, or -1
+    ind = lf.row_indicator  # per row: the binary switching it on, or -1
     for b in row_blocks:
         sl = slice(b.start, b.stop)
         on = None if ind is None else np.asarray(ind)[sl]
@@ -497,7 +497,7 @@ def _violation(cm: CompiledModel, lb: np.ndarray, ub: np.ndarray) -> Callable[[n
                 v = np.asarray(evaluate(fam.plan, x, NumpyOps()), dtype=float).reshape(-1)
                 v = np.broadcast_to(v, (fam.n,))
                 excess = np.maximum(fam.lo - v, v - fam.hi)
-                on = getattr(fam, "indicator", None)
+                on = fam.indicator
                 if on is not None:  # an indicator row binds only where its binary is 1
                     excess = np.where(x[np.maximum(on, 0)] > 0.5, excess, 0.0)
                 worst = max(worst, _relative(excess, v))
@@ -521,7 +521,7 @@ def build_structure(m: Any, cm: CompiledModel) -> ScipForm:
     ops = ScipOps(m)
     for fam in cm.rows:
         exprs, const = _plan_exprs(fam.plan, fam.n, variables, ops, f"{fam.where}.expr")
-        lo, hi, on = fam.lo - const, fam.hi - const, getattr(fam, "indicator", None)
+        lo, hi, on = fam.lo - const, fam.hi - const, fam.indicator
         _add_rows(form, fam.name, fam.labels, exprs, lo, hi, on, fam.where)
     try:
         p = poly(plan)
