@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
 import workbench
+from workbench.backends import registry
 from workbench.backends.base import SolveOptions
-from workbench.backends.registry import backend_names, register_backend
+from workbench.backends.registry import BACKENDS, backend_names, register_backend
 from workbench.errors import ModelError, OptionsError, UnsupportedProblemError
 from workbench.result import Result, Termination
 
@@ -29,10 +31,16 @@ TOL = 1e-6
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _registered() -> None:
-    """Register the backend when the entry point is not installed yet."""
-    if "scip" not in backend_names():
+def _registered() -> Iterator[None]:
+    """Register the backend when the entry point is not installed yet (for this module only)."""
+    added = "scip" not in backend_names()
+    if added:
         register_backend("scip", "solvers.scip:ScipBackend")
+    yield
+    if added:
+        BACKENDS._targets.pop("scip", None)
+        BACKENDS._loaded.pop("scip", None)
+        registry._availability.cache_clear()
 
 
 def solve(model: Any, **kw: Any) -> Result:
