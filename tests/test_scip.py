@@ -818,3 +818,13 @@ def test_when_rows_become_scip_indicators_through_solve() -> None:
     assert close(r.objective, 22.0)
     assert r.values["y"] == {1: 0.0, 2: 1.0}
     assert "indicator" in r.log  # SCIP's own presolve names its indicator constraints
+
+
+def test_same_seed_same_search() -> None:
+    """SCIP is deterministic for a seed: two runs stopped after 40 nodes agree exactly."""
+    model, *_ = mkp()
+    runs = [solve(model, seed=3, params={"limits/nodes": 40}) for _ in range(2)]
+    assert runs[0].diagnostics.native_status == "nodelimit"
+    assert runs[0].values == runs[1].values
+    assert (runs[0].objective, runs[0].bound) == (runs[1].objective, runs[1].bound)
+    assert runs[0].iterations == runs[1].iterations
