@@ -38,10 +38,30 @@ def test_solve_accepts_text_dict_and_paths(tmp_path):
         assert workbench.solve(source).objective == pytest.approx(10.0)
 
 
+class _NoScip:
+    name: ClassVar[str] = "scip"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.MINLP})
+    rank: ClassVar[int] = 22
+
+    def available(self) -> Availability:
+        return Availability(False, "pyscipopt is not installed; fix: pip install pyscipopt")
+
+
 def test_unsupported_class_names_what_is_missing():
-    with pytest.raises(UnsupportedProblemError, match="MINLP") as exc:
-        workbench.solve(workbench.load_model(MINLP))
-    assert "no available backend can solve" in str(exc.value)
+    """Without SCIP (the MINLP solver a pip install brings), the refusal says what is missing."""
+    original = BACKENDS._targets.get("scip")
+    register_backend("scip", _NoScip)
+    try:
+        with pytest.raises(UnsupportedProblemError, match="MINLP") as exc:
+            workbench.solve(workbench.load_model(MINLP))
+        assert "no available backend can solve" in str(exc.value)
+        assert "scip: pyscipopt is not installed" in str(exc.value)
+    finally:
+        BACKENDS._loaded.pop("scip", None)
+        if original is None:
+            BACKENDS._targets.pop("scip", None)
+        else:
+            register_backend("scip", original)
 
 
 def test_named_backend_that_does_not_cover_the_class():

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from workbench.result import Label
 
-__all__ = ["Block", "LinearForm"]
+__all__ = ["Block", "LinearForm", "split_blocks"]
 
 
 @dataclass
@@ -58,6 +58,18 @@ class Block:
         if isinstance(lab, tuple):
             return f"{self.name}[{','.join(str(p) for p in lab)}]"
         return f"{self.name}[{lab}]"
+
+
+def split_blocks(vec: np.ndarray, blocks: Sequence[Block]) -> dict[str, Any]:
+    """Split a flat vector into ``{name: value or {label: value}}``, one entry per block."""
+    out: dict[str, Any] = {}
+    for b in blocks:
+        part = vec[b.start : b.stop]
+        if b.labels is None:
+            out[b.name] = float(part[0]) if b.size else 0.0
+        else:
+            out[b.name] = dict(zip(b.labels, part.tolist()))
+    return out
 
 
 @dataclass
@@ -162,14 +174,7 @@ class LinearForm:
 
     def split(self, vec: np.ndarray, blocks: list[Block]) -> dict[str, Any]:
         """Split a flat vector into ``{name: value or {label: value}}``."""
-        out: dict[str, Any] = {}
-        for b in blocks:
-            part = vec[b.start : b.stop]
-            if b.labels is None:
-                out[b.name] = float(part[0]) if b.size else 0.0
-            else:
-                out[b.name] = dict(zip(b.labels, part.tolist()))
-        return out
+        return split_blocks(vec, blocks)
 
     def values_by_variable(self, x: np.ndarray) -> dict[str, Any]:
         """Column values by variable name and index label."""

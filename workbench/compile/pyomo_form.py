@@ -21,7 +21,7 @@ import numpy as np
 
 from workbench.compile.affine import NonlinearError, Poly, poly
 from workbench.compile.linear import refuse_structured
-from workbench.compile.linear_form import Block, LinearForm
+from workbench.compile.linear_form import Block, LinearForm, split_blocks
 from workbench.compile.numeric import ObjectOps, evaluate
 from workbench.compile.plan import Plan
 from workbench.compile.sets import LazyLabels
@@ -102,15 +102,7 @@ class PyomoForm:
 
     def values_by_variable(self) -> dict[str, Any]:
         """Variable values as ``{name: value}`` or ``{name: {label: value}}``."""
-        x = self.flat_values() + 0.0  # no -0.0
-        out: dict[str, Any] = {}
-        for b in self.columns:
-            part = x[b.start : b.stop]
-            if b.labels is None:
-                out[b.name] = float(part[0]) if b.size else 0.0
-            else:
-                out[b.name] = dict(zip(b.labels, part.tolist()))
-        return out
+        return split_blocks(self.flat_values() + 0.0, self.columns)  # + 0.0: no -0.0
 
     def row_data(self, family: str, row: int) -> Any:
         """The Pyomo ``ConstraintData`` of row *row* of *family* (``None`` if left out)."""
