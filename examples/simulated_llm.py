@@ -6,8 +6,9 @@ It stands in for three roles, told apart by the request:
   instruction text from a fixed list;
 * POLCA's summarizer (the ``meta-optimiser`` system prompt): fixed guidance;
 * the agent (ORThought/LLMOPT): answers each catalogue problem with its
-  reference model when the system prompt's extra instructions mention
-  integer variables, and with the model's continuous relaxation otherwise,
+  reference model when the system prompt's extra instructions carry the
+  integrality advice (the marker ``are integer variables``, which the
+  agents' own prompts never contain), and with the model's continuous relaxation otherwise,
   which is wrong for most integer programs.
 
 It is a stand-in with a known answer, not a language model: the figures it
@@ -32,6 +33,12 @@ PROPOSALS = [
     "State the unit of every parameter and check that each constraint is dimensionally consistent.",
 ]
 """The optimiser's suggestions, in order (2 and 4 paraphrase 1 and 3: ε-net fodder)."""
+
+INTEGRALITY_MARKER = "are integer variables"
+"""What the simulated agent looks for in the instructions (proposals 3 and 4 carry it).
+
+Not just "integer variables" (the agents' IR reference uses those words) nor "Counts of
+indivisible things" (ORThought's system prompt does)."""
 
 
 def relaxed(model: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +75,7 @@ def build_script(problems: list[Any], proposals: list[str] | None = None,
                     "constraints": ""}  # fmt: skip
 
         rules.append(
-            {"contains": [key, "Additional instructions", "integer variables"], "reply": reply(ref)}
+            {"contains": [key, "Additional instructions", INTEGRALITY_MARKER], "reply": reply(ref)}
         )
         rules.append({"contains": [key], "reply": reply(relaxed(ref))})
     return {"rules": rules, "default": json.dumps({"reasoning": "?", "suggestion": {}})}

@@ -388,7 +388,10 @@ def test_hs_bt_subset_reaches_the_reference_values() -> None:
         pytest.skip("shared data folder absent")
     for name in ("HS28", "BT10", "GENHS28", "HS100LNP"):
         r = workbench.solve(probs[name].model, backend="alsketch", seed=0)
-        assert r.termination is Termination.OPTIMAL, (name, r.diagnostics.message)
+        # a local method: optimal only where the model is proven convex (BT10 is not)
+        proven = workbench.classify(probs[name].model).proven_convex
+        expected = Termination.OPTIMAL if proven else Termination.LOCALLY_OPTIMAL
+        assert r.termination is expected, (name, r.diagnostics.message)
         assert r.iterations <= 8
         assert math.isclose(r.objective, probs[name].optimum, rel_tol=1e-5, abs_tol=1e-6), name
 

@@ -20,7 +20,7 @@ from agents.sandbox import isolation as sandbox_isolation
 from workbench.cli import app
 from workbench.runs import RunStore
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "250"})  # tables unwrapped, whatever the terminal
 
 TEXT = "A bakery sells bread for 3 and cake for 5; bread takes 1 oven hour, cake 2; 8 hours."
 

@@ -80,3 +80,15 @@ def test_tune_reports_a_missing_dataset_and_a_bad_option_clearly(tmp_path, monke
     assert out.exit_code == 2 and "'epsilom'" in out.output and "'epsilon'" in out.output
     out = CliRunner().invoke(app, [*base, "--optimizer", "nope"])
     assert out.exit_code == 2 and "polca" in out.output
+
+
+def test_the_simulated_agents_marker_is_in_no_agent_prompt():
+    """The simulated agent answers correctly only when the tuned instructions carry the
+    marker; if an agent's own prompt carried it, every candidate would look perfect."""
+    from simulated_llm import INTEGRALITY_MARKER, PROPOSALS
+
+    root = Path(__file__).resolve().parent.parent / "agents"
+    prompts = [p for p in root.rglob("*") if p.suffix in (".md", ".py") and p.is_file()]
+    assert prompts
+    assert not [p for p in prompts if INTEGRALITY_MARKER in p.read_text(encoding="utf-8")]
+    assert sum(INTEGRALITY_MARKER in p for p in PROPOSALS) == 2

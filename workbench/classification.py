@@ -220,6 +220,7 @@ def classify_structure(cm: CompiledModel) -> Classification:
     lbs = [v.lb for v in ctx.vars.values()]
     ubs = [v.ub for v in ctx.vars.values()]
     bounded = all(np.isfinite(a).all() for a in lbs + ubs)
+    free = all(not np.isfinite(a).any() for a in lbs + ubs)
     pure = ctx.num_vars > 0 and n_int == ctx.num_vars and obj_deg <= 1 and con_deg <= 1 and bounded
     out = Classification(
         problem_class=cls,
@@ -237,6 +238,7 @@ def classify_structure(cm: CompiledModel) -> Classification:
         convexity_reason=cvx.reason,
         features={
             "bounded": bounded,
+            "free": free,
             "warnings": list(cm.warnings),
             "num_eq": num_eq,
             "num_ineq": cm.num_rows - num_eq,
@@ -277,6 +279,7 @@ def classify_linear_form(lf: LinearForm) -> Classification:
     qconvex = True if lf.Q is None else _convex(lf.Q, lf.sense)
     obj_deg = 2 if lf.Q is not None else 1
     bounded = bool(np.isfinite(lf.col_lb).all() and np.isfinite(lf.col_ub).all())
+    free = not bool(np.isfinite(lf.col_lb).any() or np.isfinite(lf.col_ub).any())
     return Classification(
         problem_class=_base_class(n_int > 0, obj_deg, 1, qconvex),
         pure_integer=bool(lf.num_cols and n_int == lf.num_cols and lf.Q is None and bounded),
@@ -292,6 +295,7 @@ def classify_linear_form(lf: LinearForm) -> Classification:
         convexity_reason=_matrix_reason(qconvex, n_int),
         features={
             "bounded": bounded,
+            "free": free,
             "num_eq": int(np.count_nonzero(lf.row_lb == lf.row_ub)),
             "num_ineq": int(np.count_nonzero(lf.row_lb != lf.row_ub)),
         },

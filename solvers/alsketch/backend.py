@@ -231,6 +231,10 @@ class AlSketchBackend:
                 False,
                 f"alsketch takes equality constraints only ({cls.features['num_ineq']} inequality rows)",
             )
+        if not cls.features.get("free", True):
+            return Availability(
+                False, "alsketch takes free variables only (this model has variable bounds)"
+            )
         return Availability(True)
 
     def available(self) -> Availability:
