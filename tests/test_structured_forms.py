@@ -50,3 +50,20 @@ def test_the_robust_model_still_solves_as_robust():
     result = workbench.solve(ROBUST, backend="ccg", time_limit=60, seed=0)
     assert result.termination.value == "optimal"
     assert result.objective == pytest.approx(10.0, abs=1e-6)
+
+
+def test_indicator_rows_are_refused_by_the_pyomo_form_and_solve_after_reformulation():
+    """Dropping 'when' would enforce the row everywhere (the round trip found it infeasible)."""
+    model = workbench.load_model(
+        {
+            "variables": {"y": {"domain": "binary"}, "x": {"lb": 0, "ub": 10}},
+            "objective": {"sense": "max", "expr": "x + 3 * y"},
+            "constraints": [{"name": "cap", "expr": "x <= 2", "when": "y"}],
+        }
+    )
+    with pytest.raises(UnsupportedProblemError, match=r"constraints\[0\]\.when.*reformulate"):
+        compile_pyomo(model)
+    pyomo_model = compile_pyomo(workbench.reformulate(model).model).model
+    got = workbench.solve(pyomo_model, backend="highs")
+    assert got.objective == pytest.approx(10.0)  # y = 0 frees x: 10 beats 2 + 3
+    assert workbench.solve(model).objective == pytest.approx(10.0)

@@ -368,6 +368,13 @@ def compile_pyomo(model: Model | CompiledModel, *, duals: bool = False) -> Pyomo
 
     cm = model if isinstance(model, CompiledModel) else compile_structure(model)
     refuse_structured(cm.model, "Pyomo")
+    ind = next((f for f in cm.rows if f.indicator is not None), None)
+    if ind is not None:  # dropping 'when' would enforce the row everywhere: another problem
+        raise UnsupportedProblemError(
+            f"{ind.where}.when: constraint '{ind.name}' is an indicator constraint, which this "
+            "Pyomo form does not carry; rewrite it first (workbench.reformulate writes big-M "
+            "rows from the bounds) or solve with a backend that takes indicators (scip, cpsat)"
+        )
     m = pyo.ConcreteModel(name=cm.model.name or "model")
     flat, var_comps, blocks = _add_variables(m, cm)
     obj_plan = cm.objective
