@@ -30,6 +30,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -131,6 +132,25 @@ def _new_model(options: SolveOptions, params: dict[str, Any], log: Path, lp: boo
         m.disablePropagation()
     check_params(m, params)
     return m
+
+
+_FEASTOL = "numerics/feastol"
+_TIGHT_FEASTOL = 1e-9
+_GAP_WORDS = "this far from"
+
+
+def _loose_proof(res: Result) -> bool:
+    """An ``optimal`` whose bound and the point's re-evaluated objective differ by more
+    than 1e-6 relative (1e-9 absolute near zero): SCIP's proof leaned on its tolerances."""
+    if res.termination is not Termination.OPTIMAL or res.objective is None or res.bound is None:
+        return False
+    return abs(res.objective - res.bound) > max(1e-6 * abs(res.objective), 1e-9)
+
+
+def _within_convention(res: Result) -> bool:
+    """The usual solver convention: within 1e-6 relative, or absolute below magnitude 1."""
+    assert res.objective is not None and res.bound is not None
+    return abs(res.objective - res.bound) <= 1e-6 * max(1.0, abs(res.objective))
 
 
 def _read_log(m: Any, path: Path) -> str:
@@ -260,6 +280,53 @@ class ScipBackend:
             diag.warnings.append(
                 f"threads={options.threads} ignored: this SCIP build solves on one thread"
             )
+        t0 = time.perf_counter()
+        res = self._attempt(load, options, params, timings, diag, lp)
+        if _loose_proof(res) and _FEASTOL not in params:
+            # SCIP's absolute feasibility tolerance let its bound cross the true value
+            # (a small nonlinear objective): once more with a tighter one, in the time left
+            left = (
+                None
+                if options.time_limit is None
+                else options.time_limit - (time.perf_counter() - t0)
+            )
+            if left is None or left > 0.1:
+                first = (res.objective, res.bound)
+                again = self._attempt(
+                    load, replace(options, time_limit=left), {**params, _FEASTOL: _TIGHT_FEASTOL},
+                    Timings(build=0.0), Diagnostics(warnings=list(diag.warnings)), lp,
+                )  # fmt: skip
+                again.timings.build = timings.build
+                again.timings.load += res.timings.load
+                again.timings.solve += res.timings.solve
+                again.diagnostics.extra["loose_first_solve"] = {
+                    "objective": first[0],
+                    "bound": first[1],
+                }
+                again.diagnostics.warnings.append(
+                    f"SCIP proved optimality with its bound {first[1]:.10g} {_GAP_WORDS} the "
+                    f"point's true objective {first[0]:.10g}; solved again with "
+                    f"{_FEASTOL}={_TIGHT_FEASTOL:g}"
+                )
+                res = again
+        if _loose_proof(res) and not _within_convention(res):
+            res.termination = Termination.FEASIBLE
+            res.diagnostics.message = (
+                f"SCIP said optimal, but its bound {res.bound:.10g} is {_GAP_WORDS} the point's "
+                f"true objective {res.objective:.10g}: not proven (tighten {_FEASTOL})"
+            )
+        res.backend = self.name
+        return res
+
+    def _attempt(
+        self,
+        load: Callable[[Any], ScipForm],
+        options: SolveOptions,
+        params: dict[str, Any],
+        timings: Timings,
+        diag: Diagnostics,
+        lp: bool,
+    ) -> Result:
         with tempfile.TemporaryDirectory(prefix="workbench-scip-") as tmp:
             log_path = Path(tmp) / "scip.log"
             m = _new_model(options, params, log_path, lp)  # OptionsError before any work
@@ -271,7 +338,6 @@ class ScipBackend:
                 diag.message = f"SCIP failed: {type(e).__name__}: {e}"
                 res = Result(Termination.ERROR, timings=timings, diagnostics=diag)
             res.log = _read_log(m, log_path)
-        res.backend = self.name
         return res
 
     def _run(
