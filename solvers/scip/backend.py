@@ -283,32 +283,7 @@ class ScipBackend:
         t0 = time.perf_counter()
         res = self._attempt(load, options, params, timings, diag, lp)
         if _loose_proof(res) and _FEASTOL not in params:
-            # SCIP's absolute feasibility tolerance let its bound cross the true value
-            # (a small nonlinear objective): once more with a tighter one, in the time left
-            left = (
-                None
-                if options.time_limit is None
-                else options.time_limit - (time.perf_counter() - t0)
-            )
-            if left is None or left > 0.1:
-                first = (res.objective, res.bound)
-                again = self._attempt(
-                    load, replace(options, time_limit=left), {**params, _FEASTOL: _TIGHT_FEASTOL},
-                    Timings(build=0.0), Diagnostics(warnings=list(diag.warnings)), lp,
-                )  # fmt: skip
-                again.timings.build = timings.build
-                again.timings.load += res.timings.load
-                again.timings.solve += res.timings.solve
-                again.diagnostics.extra["loose_first_solve"] = {
-                    "objective": first[0],
-                    "bound": first[1],
-                }
-                again.diagnostics.warnings.append(
-                    f"SCIP proved optimality with its bound {first[1]:.10g} {_GAP_WORDS} the "
-                    f"point's true objective {first[0]:.10g}; solved again with "
-                    f"{_FEASTOL}={_TIGHT_FEASTOL:g}"
-                )
-                res = again
+            res = self._tighter(res, load, options, params, lp, time.perf_counter() - t0)
         if _loose_proof(res) and not _within_convention(res):
             res.termination = Termination.FEASIBLE
             res.diagnostics.message = (
@@ -317,6 +292,51 @@ class ScipBackend:
             )
         res.backend = self.name
         return res
+
+    def _tighter(
+        self,
+        res: Result,
+        load: Callable[[Any], ScipForm],
+        options: SolveOptions,
+        params: dict[str, Any],
+        lp: bool,
+        spent: float,
+    ) -> Result:
+        """Solve again with a tighter feasibility tolerance after a loose proof.
+
+        SCIP's absolute feasibility tolerance can let its bound cross the true value
+        (a small nonlinear objective). The second solve gets the time left, at most
+        ``max(5 s, the first solve's time)``; its answer is kept when it proves optimality,
+        otherwise the first stands (``optimal`` only within the usual convention).
+        """
+        left = None if options.time_limit is None else options.time_limit - spent
+        cap = max(5.0, spent)
+        budget = cap if left is None else min(left, cap)
+        if budget <= 0.1:
+            return res
+        first = {"objective": res.objective, "bound": res.bound}
+        again = self._attempt(
+            load, replace(options, time_limit=budget), {**params, _FEASTOL: _TIGHT_FEASTOL},
+            Timings(build=0.0), Diagnostics(warnings=list(res.diagnostics.warnings)), lp,
+        )  # fmt: skip
+        note = (
+            f"SCIP proved optimality with its bound {first['bound']:.10g} {_GAP_WORDS} the "
+            f"point's true objective {first['objective']:.10g}; solved again with "
+            f"{_FEASTOL}={_TIGHT_FEASTOL:g}"
+        )
+        if again.termination is not Termination.OPTIMAL:
+            res.diagnostics.warnings.append(
+                f"{note}, which ended {again.termination.value} within {budget:.3g} s: "
+                "the first answer stands"
+            )
+            res.timings.solve += again.timings.load + again.timings.solve
+            return res
+        again.timings.build = res.timings.build
+        again.timings.load += res.timings.load
+        again.timings.solve += res.timings.solve
+        again.diagnostics.extra["loose_first_solve"] = first
+        again.diagnostics.warnings.append(note)
+        return again
 
     def _attempt(
         self,
