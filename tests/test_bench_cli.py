@@ -185,7 +185,9 @@ def _outcomes(db: Path, rid: str) -> dict[str, tuple[Any, ...]]:
 
 def test_sigkill_mid_batch_then_resume_records_every_item_once(tmp_path: Path) -> None:
     n = 12
-    args = ["--suite", "nl", "--dataset", "tiny", "--agent", "echo", "--workers", "2", "--json"]
+    # two LLM threads, so items finish a few at a time and the kill lands between them
+    args = ["--suite", "nl", "--dataset", "tiny", "--agent", "echo", "--workers", "2",
+            "--llm-concurrency", "2", "--json"]  # fmt: skip
     rng = random.Random(20240607)
     home = tmp_path / "killed"
     proc = subprocess.Popen(
