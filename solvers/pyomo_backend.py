@@ -329,8 +329,8 @@ def choose_solver(requested: str | None, cls: Any) -> str:
             raise UnsupportedProblemError(
                 f"the pyomo backend's default solver is HiGHS, which cannot solve a "
                 f"{cls.summary()}; none of the Pyomo solvers {', '.join(candidates)} is "
-                f"installed ({_missing(candidates)}). Install one, or use backend='scipy' "
-                "for a continuous NLP"
+                f"installed ({_missing(candidates)}). Install one, or use backend='scip' "
+                "(global, pip install pyscipopt) or 'scipy' (local, continuous NLP)"
             )
         requested = "highs" if quadratic else DEFAULT_SOLVER
     if requested in _HIGHS and nonlinear:
