@@ -200,6 +200,8 @@ def test_missing_bound_for_big_m_names_the_variable_and_fix():
     # with a global solver allowed, the term is left as written and noted
     rf = reformulate(m, allow_global=True)
     assert "max(x, y)" in rf.model.objective.expr and rf.left
+    # and the one-line summary (what `workbench reformulate` prints) says so, not just "no reformulation"
+    assert "left as written for a global solver" in rf.summary() and "`x`" in rf.summary()
 
 
 def test_names_are_reserved_and_do_not_clash():

@@ -84,6 +84,7 @@ class Reformulation:
 
     def summary(self) -> str:
         """One short line for the user, such as ``reformulated: objective max -> epigraph; ...``."""
+        left = f"; left as written for a global solver: {'; '.join(self.left)}" if self.left else ""
         if not self.records:
-            return "no reformulation"
-        return "reformulated: " + "; ".join(r.text() for r in self.records)
+            return "no reformulation" + left
+        return "reformulated: " + "; ".join(r.text() for r in self.records) + left
