@@ -350,3 +350,15 @@ def test_long_expressions_keep_their_value_with_terms_as_data() -> None:
         (fam,) = [f for f in cm.rows if f.name == "tot"]
         body = float(np.ravel(evaluate(fam.plan, x))[0])
         assert body - fam.lo[0] == pytest.approx(pyo.value(m.tot.body) - m.tot.lb)
+
+
+@pytest.mark.parametrize("where", ["profit", "cap"])
+def test_a_nan_coefficient_is_a_located_model_error(where: str) -> None:
+    """A NaN in a Param reached the solver as 'the model is malformed' (termination error)."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, 1))
+    m.c = pyo.Param(initialize=float("nan"), mutable=True, within=pyo.Any)
+    m.profit = pyo.Objective(expr=(m.c if where == "profit" else 1) * m.x)
+    m.cap = pyo.Constraint(expr=(m.c if where == "cap" else 1) * m.x >= 0.5)
+    with pytest.raises(ModelError, match=rf"^{where}: the coefficient of x is nan"):
+        workbench.solve(m)

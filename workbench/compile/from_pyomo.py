@@ -341,10 +341,12 @@ def _linear_form(model: Any, objectives: list[Any], cols: _Columns) -> LinearFor
                 return None
             idx = cols.positions(repn.linear_vars)
             col_parts.append(idx)
-            val_parts.append(np.asarray(repn.linear_coefs, dtype=float))
+            val_parts.append(_finite(repn.linear_coefs, repn.linear_vars, con.name))
             row_parts.append(np.full(idx.size, r, dtype=np.int64))
-            const = float(repn.constant)
+            const = float(_finite([repn.constant], ["the constant term"], con.name)[0])
             lo, hi = con.lb, con.ub
+            if any(b is not None and np.isnan(float(b)) for b in (lo, hi)):
+                raise ModelError("a bound of this constraint is NaN; give a number", con.name)
             lbs.append(-np.inf if lo is None else float(lo) - const)
             ubs.append(np.inf if hi is None else float(hi) - const)
             r += 1
@@ -359,18 +361,41 @@ def _linear_form(model: Any, objectives: list[Any], cols: _Columns) -> LinearFor
         repn = generate_standard_repn(obj.expr, compute_values=True, quadratic=True)
         if repn.nonlinear_expr is not None:
             return None
-        offset = float(repn.constant)
-        c_terms = (cols.positions(repn.linear_vars), list(repn.linear_coefs))
+        offset = float(_finite([repn.constant], ["the constant term"], obj.name)[0])
+        c_terms = (
+            cols.positions(repn.linear_vars),
+            list(_finite(repn.linear_coefs, repn.linear_vars, obj.name)),
+        )
         if repn.quadratic_vars:
             q_terms = (
                 cols.positions([a for a, _ in repn.quadratic_vars]),
                 cols.positions([b for _, b in repn.quadratic_vars]),
-                list(repn.quadratic_coefs),
+                list(_finite(repn.quadratic_coefs, repn.quadratic_vars, obj.name)),
             )
     return _assemble(
         model, cols, (row_parts, col_parts, val_parts, lbs, ubs), row_blocks,
         c_terms, q_terms, offset, sense,
     )  # fmt: skip
+
+
+def _finite(values: Any, terms: Any, where: str) -> np.ndarray:
+    """*values* as floats; a NaN or infinite one is a ModelError naming its term and component."""
+    out = np.asarray(values, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        k = int(bad[0])
+        term = terms[k]
+        name = (
+            term
+            if isinstance(term, str)
+            else getattr(term, "name", None) or " * ".join(getattr(v, "name", str(v)) for v in term)
+        )
+        raise ModelError(
+            f"the coefficient of {name} is {out[k]} (a Param or data value that is not a "
+            "finite number); give a finite value",
+            where,
+        )
+    return out
 
 
 def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
