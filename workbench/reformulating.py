@@ -16,8 +16,9 @@ from typing import Literal
 from workbench.backends.registry import BACKENDS, availability
 from workbench.classification import Classification, classify_structure, covers
 from workbench.compile.reformulate import Reformulation, reformulate
+from workbench.compile.reformulate.perspective import perspective
 from workbench.compile.structure import CompiledModel, compile_structure
-from workbench.result import Result
+from workbench.result import Result, Termination
 
 __all__ = [
     "GLOBAL_BACKENDS",
@@ -27,6 +28,7 @@ __all__ = [
     "map_back",
     "native_indicators",
     "prepare",
+    "strengthen",
 ]
 
 GLOBAL_BACKENDS = ("scip",)
@@ -166,10 +168,53 @@ def keep_native_indicators(
     return redo or Prepared(cm, cls)
 
 
+def strengthen(prep: Prepared, backend: str, option: ReformulateOpt) -> Prepared:
+    """Add the perspective split (:mod:`~workbench.compile.reformulate.perspective`) for a global solver.
+
+    Only for a backend in :data:`GLOBAL_BACKENDS` (it adds quadratic rows) and
+    unless ``reformulate=False``; a model it does not fit is returned as it is.
+    """
+    cls = prep.cls
+    if option is False or backend not in GLOBAL_BACKENDS:
+        return prep
+    if cls.objective_degree != 2 or not cls.num_bin_vars:
+        return prep
+    rf = perspective(prep.structure, prep.reform)
+    if rf is None:
+        return prep
+    new = compile_structure(rf.model)
+    return Prepared(new, classify_structure(new), rf, prep.objective_products)
+
+
+def _fix_objective(result: Result, reform: Reformulation) -> None:
+    """The user's objective at the point: undo the perspective split's tolerance in ``t``."""
+    if not reform.objective_fix or result.objective is None or not result.values:
+        return
+    delta = 0.0
+    for x, xl, t, tl, c in reform.objective_fix:
+        xv, tv = result.values.get(x), result.values.get(t)
+        xv = xv if xl is None or xv is None else xv.get(xl)
+        tv = tv if tl is None or tv is None else tv.get(tl)
+        if xv is None or tv is None:
+            return
+        delta += c * (float(xv) ** 2 - float(tv))
+    result.objective += delta
+    if result.bound is None:
+        return
+    result.gap = abs(result.objective - result.bound) / max(1.0, abs(result.objective))
+    if result.termination is Termination.OPTIMAL and result.gap > 1e-6:
+        result.termination = Termination.FEASIBLE
+        result.diagnostics.message = (
+            f"the solver's bound {result.bound:.10g} is this far from the point's objective "
+            f"{result.objective:.10g} once the perspective split is undone: not proven optimal"
+        )
+
+
 def map_back(result: Result, reform: Reformulation | None) -> Result:
     """Drop auxiliary variables and rows from *result*; record the rewrites in its diagnostics."""
     if reform is None or not reform.changed:
         return result
+    _fix_objective(result, reform)
     for name in reform.aux_variables:
         result.values.pop(name, None)
     if result.duals:

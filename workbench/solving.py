@@ -34,6 +34,7 @@ from workbench.reformulating import (
     map_back,
     native_indicators,
     prepare,
+    strengthen,
 )
 from workbench.result import Diagnostics, Result, Termination
 
@@ -247,6 +248,9 @@ def solve(
             structure, cls = prep.structure, prep.cls
     else:
         name = backend
+    if prep is not None:
+        prep = strengthen(prep, name, reformulate)
+        structure, cls = prep.structure, prep.cls
     be: Backend = get_backend(name)
     if structure is not None and not native_indicators(name):
         fam = next((r for r in structure.rows if r.indicator is not None), None)

@@ -76,6 +76,10 @@ class Reformulation:
     """Auxiliaries that take only 0/1 values (products of binaries)."""
     left: list[str] = field(default_factory=list)
     """Terms left as written because a big-M bound is missing (for a global solver)."""
+    objective_fix: list[tuple[str, Any, str, Any, float]] = field(default_factory=list)
+    """``(x, x_label, t, t_label, c)``: the user's objective is the solver's plus
+    ``c * (x[x_label] ** 2 - t[t_label])`` summed (the perspective split, whose ``t``
+    equals ``x ** 2`` only up to the solver's tolerance)."""
 
     @property
     def changed(self) -> bool:

@@ -63,6 +63,7 @@ class Walker:
     records: list[Record] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
     _scopes: dict[tuple[Gen, ...], Scope] = field(default_factory=dict)
+    _integer: np.ndarray | None = None
 
     # ----------------------------------------------------------------- scopes
     @property
@@ -131,12 +132,14 @@ class Walker:
         return -1 if np.all(arr <= 0) else 0
 
     def domain(self, nodes: list[Node], gens: tuple[Gen, ...]) -> str:
-        """``integer`` when every variable is integer and *nodes* are integral affine terms.
+        """``integer`` when *nodes* are integral affine terms: integer coefficients and
+        constants over integer variables only, so every value they take is an integer.
 
-        Auxiliaries of pure-integer models then stay integer, so CP-SAT still takes them.
+        The auxiliary then stays integer: CP-SAT still takes a pure-integer model, and
+        a MIP solver knows the objective ``t`` of a makespan can only be an integer
+        (an LP bound of 90.25 proves 91).
         """
-        if not all(v.is_integer for v in self.ctx.vars.values()):
-            return "continuous"
+        integer = self._integer_columns()
         for node in nodes:
             try:
                 p = poly(self.value(node, gens), quadratic=False)
@@ -144,7 +147,17 @@ class Walker:
                 return "continuous"
             if not (np.all(p.coefs == np.round(p.coefs)) and np.all(p.const == np.round(p.const))):
                 return "continuous"
+            if not np.all(integer[p.cols]):
+                return "continuous"
         return "integer"
+
+    def _integer_columns(self) -> np.ndarray:
+        if self._integer is None:
+            mask = np.zeros(self.ctx.num_vars, dtype=bool)
+            for v in self.ctx.vars.values():
+                mask[v.offset : v.offset + v.size] = v.is_integer
+            self._integer = mask
+        return self._integer
 
     def record(self, construct: str, method: str, variables: int, rows: int) -> None:
         """Note one rewrite."""
