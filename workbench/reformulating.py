@@ -94,18 +94,28 @@ def _worth_trying(cm: CompiledModel, cls: Classification) -> bool:
 
 
 def _rewrite(
-    cm: CompiledModel, *, indicators: bool, allow_global: bool, objective_products: bool = True
+    cm: CompiledModel,
+    *,
+    indicators: bool,
+    allow_global: bool,
+    objective_products: bool = True,
+    rlt_rows: bool = True,
 ) -> Prepared | None:
     rf = reformulate(
         cm.model,
         indicators=indicators,
         allow_global=allow_global,
         objective_products=objective_products,
+        rlt_rows=rlt_rows,
     )
     if not rf.changed:
         return None
     new = compile_structure(rf.model)
     return Prepared(new, classify_structure(new), rf, objective_products)
+
+
+def _has_rlt(prep: Prepared) -> bool:
+    return prep.reform is not None and any(r.method == "RLT rows" for r in prep.reform.records)
 
 
 def prepare(
@@ -137,9 +147,15 @@ def prepare(
         return original
     if backend == "auto":
         glob = global_available()
-        # a quadratic objective over linear rows (binary products: QAP-like) goes to the
-        # global solver as written: measured faster than its linearisation on HiGHS
         miqp = glob and cls.objective_degree == 2 and cls.constraint_degree <= 1
+        if miqp:
+            # binary products over assignment rows (QAP-like): linear with RLT rows, for
+            # HiGHS (a 10-facility QAP: proved in 30 s; not in 300 s by SCIP as written)
+            linear = _rewrite(cm, indicators=True, allow_global=glob)
+            if linear is not None and _has_rlt(linear) and linear.cls.objective_degree <= 1:
+                return linear
+        # otherwise a quadratic objective over linear rows goes to the global solver as
+        # written: measured faster than its McCormick linearisation on HiGHS
         out = _rewrite(cm, indicators=True, allow_global=glob, objective_products=not miqp)
         return out or original
     be = BACKENDS.load(backend)
@@ -150,7 +166,9 @@ def prepare(
     allow = backend in GLOBAL_BACKENDS
     # True: the whole reformulated form (indicators too), as HiGHS would get it
     indicators = option is True or not native
-    return _rewrite(cm, indicators=indicators, allow_global=allow) or original
+    # CP-SAT takes only integer columns: no RLT rows (they make product auxiliaries continuous)
+    rlt_rows = backend != "cpsat"
+    return _rewrite(cm, indicators=indicators, allow_global=allow, rlt_rows=rlt_rows) or original
 
 
 def keep_native_indicators(
@@ -164,6 +182,7 @@ def keep_native_indicators(
         indicators=False,
         allow_global=True,
         objective_products=prep.objective_products,
+        rlt_rows=backend != "cpsat",
     )
     return redo or Prepared(cm, cls)
 

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from workbench.compile.affine import NonlinearError, poly
-from workbench.compile.context import Context
+from workbench.compile.reformulate.columns import columns, label_key, label_parts, linear_rows
 from workbench.compile.reformulate.emit import Emitter
 from workbench.compile.reformulate.records import Record, Reformulation
 from workbench.compile.structure import CompiledModel
@@ -55,21 +55,6 @@ class OnOff:
     x: int
     b: int
     off: int
-
-
-def _columns(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Flat lower and upper bounds, a binary mask and a continuous mask."""
-    n = ctx.num_vars
-    lb, ub = np.zeros(n), np.zeros(n)
-    binary, cont = np.zeros(n, bool), np.zeros(n, bool)
-    for v in ctx.vars.values():
-        s = slice(v.offset, v.offset + v.size)
-        lb[s], ub[s] = v.lb, v.ub
-        if v.domain == "continuous":
-            cont[s] = True
-        elif v.is_integer:
-            binary[s] = (v.lb >= 0) & (v.ub <= 1)
-    return lb, ub, binary, cont
 
 
 def _zero_when(a: float, lo: float, hi: float, xlb: float, xub: float) -> bool:
@@ -93,41 +78,31 @@ def semicontinuous(cm: CompiledModel) -> dict[int, OnOff]:
     dict
         Flat column of ``x`` to its switch (the first found per column).
     """
-    lb, ub, binary, cont = _columns(cm.ctx)
+    col = columns(cm.ctx)
     found: dict[int, OnOff] = {}
-    for fam in cm.rows:
-        try:
-            p = poly(fam.plan, quadratic=False)
-        except NonlinearError:
-            continue
-        lo = fam.lo - p.const
-        hi = fam.hi - p.const
-        counts = np.bincount(p.rows, minlength=fam.n)
-        want = 1 if fam.indicator is not None else 2
-        rows = np.flatnonzero(counts == want)
-        if not rows.size:
-            continue
-        order = np.argsort(p.rows, kind="stable")
-        start = np.concatenate([[0], np.cumsum(counts)])
+    for rows in linear_rows(cm, max_terms=2):
+        ind = rows.family.indicator
         bvals: tuple[int, ...]
-        for r in rows.tolist():
-            terms = order[start[r] : start[r + 1]]
-            cols, coefs = p.cols[terms], p.coefs[terms]
-            if fam.indicator is not None:
+        for k, r in enumerate(rows.index.tolist()):
+            cols, coefs = rows.cols[k], rows.coefs[k]
+            if ind is not None:
+                if cols.shape[0] != 1:
+                    continue
                 j, a = int(cols[0]), float(coefs[0])
-                b, bvals, cb = int(fam.indicator[r]), (1,), 0.0
+                b, bvals, cb = int(ind[r]), (1,), 0.0
             else:
-                if int(cols[0]) == int(cols[1]):
+                if cols.shape[0] != 2 or int(cols[0]) == int(cols[1]):
                     continue
-                k = 0 if cont[cols[0]] and binary[cols[1]] else 1
-                if not (cont[cols[k]] and binary[cols[1 - k]]):
+                m = 0 if col.continuous[cols[0]] and col.binary[cols[1]] else 1
+                if not (col.continuous[cols[m]] and col.binary[cols[1 - m]]):
                     continue
-                j, a = int(cols[k]), float(coefs[k])
-                b, cb, bvals = int(cols[1 - k]), float(coefs[1 - k]), (0, 1)
-            if j in found or not cont[j]:
+                j, a = int(cols[m]), float(coefs[m])
+                b, cb, bvals = int(cols[1 - m]), float(coefs[1 - m]), (0, 1)
+            if j in found or not col.continuous[j]:
                 continue
+            lo, hi = float(rows.lo[k]), float(rows.hi[k])
             for v in bvals:
-                if _zero_when(a, lo[r] - cb * v, hi[r] - cb * v, lb[j], ub[j]):
+                if _zero_when(a, lo - cb * v, hi - cb * v, col.lb[j], col.ub[j]):
                     found[j] = OnOff(j, b, v)
                     break
     return found
@@ -203,27 +178,6 @@ def _quadratic(cm: CompiledModel) -> tuple[sp.csr_matrix, float] | None:
     return g, s
 
 
-def _label_parts(ctx: Context, col: int) -> tuple[str, list[Any]]:
-    """The family of flat column *col* and its label's components (flattened)."""
-    for v in ctx.vars.values():
-        if v.offset <= col < v.offset + v.size:
-            k = col - v.offset
-            parts: list[Any] = []
-            for s in reversed(v.index):
-                k, r = divmod(k, s.size)
-                lab = s.label(r)
-                parts[:0] = list(lab) if isinstance(lab, tuple) else [lab]
-            return v.name, parts
-    raise IndexError(col)  # pragma: no cover - every column belongs to a family
-
-
-def _key(parts: list[Any]) -> Any:
-    """The label as :attr:`Result.values` keys it."""
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else tuple(parts)
-
-
 def _ref(name: str, targets: list[str]) -> str:
     return f"{name}[{', '.join(targets)}]" if targets else name
 
@@ -287,8 +241,8 @@ def _emit(
         if d[k] <= 0.0 or col not in switches:
             continue
         sw = switches[col]
-        xname, xparts = _label_parts(cm.ctx, col)
-        bname, bparts = _label_parts(cm.ctx, sw.b)
+        xname, xparts = label_parts(cm.ctx, col)
+        bname, bparts = label_parts(cm.ctx, sw.b)
         groups.setdefault((xname, bname, sw.off), []).append((xparts, bparts, float(d[k])))
     minus, plus = [], []
     rows = 0
@@ -325,7 +279,9 @@ def _emit(
             plus.append(f"{dname} * {tname}")
         rows += len(members)
         for xparts, bparts, dk in members:
-            out.objective_fix.append((xname, _key(xparts), tname, _key(xparts + bparts), s * dk))
+            out.objective_fix.append(
+                (xname, label_key(xparts), tname, label_key(xparts + bparts), s * dk)
+            )
     sign_out, sign_in = ("-", "+") if s > 0 else ("+", "-")
     obj = (
         f"({model.objective.expr}) {sign_out} ({' + '.join(minus)}) {sign_in} ({' + '.join(plus)})"

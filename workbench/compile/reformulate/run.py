@@ -9,6 +9,7 @@ from workbench.compile.reformulate.indicator import indicator_rows
 from workbench.compile.reformulate.minmax import rewrite_minmax
 from workbench.compile.reformulate.products import product_parts, rewrite_product
 from workbench.compile.reformulate.records import Reformulation
+from workbench.compile.reformulate.rlt import PRODUCT_STEM, rlt
 from workbench.compile.reformulate.walk import Rule, Walker
 from workbench.compile.structure import compile_structure
 from workbench.errors import ModelError
@@ -119,6 +120,7 @@ def reformulate(
     indicators: bool = True,
     allow_global: bool = False,
     objective_products: bool = True,
+    rlt_rows: bool = True,
 ) -> Reformulation:
     """Rewrite ``max``/``min``/``abs``, binary products and indicators into exact linear rows.
 
@@ -135,6 +137,10 @@ def reformulate(
     objective_products
         Rewrite products with binary factors in the objective; ``False`` leaves
         them for a global solver that takes a quadratic objective as written.
+    rlt_rows
+        Add RLT rows where an assignment row meets binary products
+        (:mod:`.rlt`); their auxiliaries become continuous, so ``False`` keeps a
+        pure-integer model pure integer (for CP-SAT).
 
     Returns
     -------
@@ -161,6 +167,10 @@ def reformulate(
             break
     else:  # pragma: no cover - nesting deeper than the passes allow
         raise ModelError(f"reformulation did not settle after {_MAX_PASSES} passes")
+    if rlt_rows and any(v.startswith(PRODUCT_STEM) for v in out.aux_variables):
+        tightened = rlt(compile_structure(current), out)
+        if tightened is not None:
+            current = tightened.model
     if indicators and any(c.when is not None for c in current.constraints):
         ctx = compile_structure(current).ctx
         current = _indicators(current, ctx, out, origins, allow_global)
