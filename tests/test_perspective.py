@@ -241,3 +241,21 @@ def test_not_applied_without_a_global_solver_or_when_disabled():
         }
     )
     assert perspective(compile_structure(indefinite)) is None
+
+
+def test_cli_prints_what_the_chosen_backend_gets(tmp_path):
+    from typer.testing import CliRunner
+
+    from workbench.cli.main import app
+
+    model, *_ = _portfolio(6, 2, seed=5)
+    path = tmp_path / "portfolio.yaml"
+    path.write_text(dump_model(model, "yaml"))
+    out = CliRunner().invoke(app, ["reformulate", str(path)])
+    assert out.exit_code == 0, out.output
+    head = out.output.splitlines()[0]
+    assert head.startswith("# for backend scip:") and "perspective" in head
+    assert "_rf_t" in out.output  # the cones' variables are in the printed model
+    # naming the global solver gives the same split
+    plain = CliRunner().invoke(app, ["reformulate", str(path), "--backend", "scip"])
+    assert "perspective" in plain.output.splitlines()[0]

@@ -158,6 +158,32 @@ def _fitting_backends(cls: Classification) -> str:
     return f"; backends for it: {', '.join(n for _, n in sorted(fits))}" if fits else ""
 
 
+def route(
+    model: Model | CompiledModel, backend: str = "auto", reformulate: ReformulateOpt = "auto"
+) -> tuple[str, Prepared]:
+    """The backend ``solve`` would use for *model* and the (reformulated) model it would get.
+
+    Runs the passes of :func:`solve` up to the backend call: compile, reformulate,
+    choose the backend (for ``"auto"``, by the reformulated class), keep indicators
+    for a backend that takes them, and strengthen for a global solver.
+
+    Returns
+    -------
+    tuple
+        ``(backend name, Prepared)``; ``Prepared.reform`` holds the rewrites (or ``None``).
+    """
+    original = model if isinstance(model, CompiledModel) else compile_structure(model)
+    cls0 = classify_structure(original)
+    if backend != "auto" and backend not in backend_names():
+        get_backend(backend)  # an unknown name: the registry's error
+    prep = prepare(original, cls0, backend, reformulate)
+    name = backend
+    if backend == "auto":
+        name = choose_backend(prep.cls)
+        prep = keep_native_indicators(original, cls0, prep, name)
+    return name, strengthen(prep, name, reformulate)
+
+
 def solve(
     model: Model | LinearForm | dict[str, Any] | str | Path | Any,
     backend: str = "auto",
@@ -232,25 +258,11 @@ def solve(
     prep: Prepared | None = None
     if isinstance(obj, LinearForm):
         cls = classify_linear_form(obj)
+        name = choose_backend(cls, matrix=True) if backend == "auto" else backend
     else:
-        original = obj if isinstance(obj, CompiledModel) else compile_structure(obj)
-        cls0 = classify_structure(original)
-        if backend != "auto" and backend not in backend_names():
-            get_backend(backend)  # an unknown name: the registry's error
-        prep = prepare(original, cls0, backend, reformulate)
+        name, prep = route(obj, backend, reformulate)
         structure, cls = prep.structure, prep.cls
     build = time.perf_counter() - t0
-
-    if backend == "auto":
-        name = choose_backend(cls, matrix=isinstance(obj, LinearForm))
-        if prep is not None and structure is not None:
-            prep = keep_native_indicators(original, cls0, prep, name)
-            structure, cls = prep.structure, prep.cls
-    else:
-        name = backend
-    if prep is not None:
-        prep = strengthen(prep, name, reformulate)
-        structure, cls = prep.structure, prep.cls
     be: Backend = get_backend(name)
     if structure is not None and not native_indicators(name):
         fam = next((r for r in structure.rows if r.indicator is not None), None)

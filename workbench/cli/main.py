@@ -212,7 +212,7 @@ def solve(
 
     target: Any = str(model) if _is_matrix_file(model) else load_model(model)
     if show_reformulated and isinstance(target, Model):
-        _print_reformulated(target)
+        _print_reformulated(target, backend)
     result: Result = solve_model(
         target, backend=backend, time_limit=time_limit, seed=seed, **options
     )
@@ -232,24 +232,29 @@ def solve(
         raise typer.Exit(1)
 
 
-def _print_reformulated(model: Model) -> None:
-    from workbench.compile.reformulate import reformulate as reformulate_model
+def _print_reformulated(model: Model, backend: str = "auto") -> None:
     from workbench.ir import dump_model
-    from workbench.reformulating import global_available
+    from workbench.solving import route
 
-    # as solve does: a term whose big-M lacks a bound is left for an installed global solver
-    rf = reformulate_model(model, allow_global=global_available())
-    typer.echo(f"# {rf.summary()}")
-    typer.echo(dump_model(rf.model), nl=False)
+    # exactly what solve hands the backend (for auto: the backend chosen after the rewrite)
+    name, prep = route(model, backend)
+    summary = "no reformulation" if prep.reform is None else prep.reform.summary()
+    typer.echo(f"# for backend {name}: {summary}")
+    typer.echo(dump_model(prep.structure.model), nl=False)
 
 
 @app.command()
-def reformulate(model: ModelArg) -> None:
-    """Print MODEL after the exact reformulations (max/min/abs, binary products, indicators) as IR YAML."""
+def reformulate(
+    model: ModelArg,
+    backend: Annotated[
+        str, typer.Option(help="Print what this backend gets; 'auto': the one solve would choose.")
+    ] = "auto",
+) -> None:
+    """Print MODEL as IR YAML after the exact reformulations solve applies for the backend."""
     _check_model_path(model)
     if _is_matrix_file(model):
         raise ValueError("an MPS/LP model is already linear; reformulate takes an IR model")
-    _print_reformulated(load_model(model))
+    _print_reformulated(load_model(model), backend)
 
 
 @app.command()

@@ -6,7 +6,10 @@ lacks into linear rows it has, exactly:
 - ``max``/``min`` of affine terms (:mod:`.minmax`);
 - ``abs`` of an affine term (:mod:`.absval`);
 - products with binary factors, and a binary times a bounded variable (:mod:`.products`);
-- indicator constraints ``when: "y[i]"`` as big-M rows (:mod:`.indicator`).
+- indicator constraints ``when: "y[i]"`` as big-M rows (:mod:`.indicator`);
+- RLT rows where binary products meet assignment rows (:mod:`.rlt`);
+- for a global solver, the perspective split of a convex quadratic objective
+  over on/off variables (:mod:`.perspective`, applied by ``workbench.solve``).
 
 Everything else (products of continuous variables, ``exp``, ``log``,
 ``sqrt``, ``sin``, ``cos``) is left as written, for a global solver.  The

@@ -23,10 +23,13 @@ class Record:
         The place in the user's model, such as ``objective`` or ``constraints[2]``.
     construct
         What was found: ``max``, ``min``, ``abs``, ``binary product``,
-        ``binary x variable``, ``binary squared`` or ``indicator``.
+        ``binary x variable``, ``binary squared``, ``indicator``, ``assignment
+        row x binary product``, ``the same product twice`` or ``quadratic over
+        on/off variables``.
     method
         How it was rewritten: ``epigraph``, ``hypograph``, ``big-M selectors``,
-        ``split``, ``linear``, ``McCormick``, ``big-M``...
+        ``split``, ``linear``, ``McCormick``, ``big-M``, ``RLT rows``, ``tied``,
+        ``perspective``...
     variables, rows
         Auxiliary variables and rows added (counted over the index sets).
     """
