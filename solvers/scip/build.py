@@ -314,7 +314,7 @@ def build_linear(m: Any, lf: LinearForm, *, bulk: bool = True) -> ScipForm:
         on = None if ind is None else np.asarray(ind)[sl]
         add_linear_rows(form, b.name, b.labels, a[sl], lf.row_lb[sl], lf.row_ub[sl], on)
     if lf.Q is not None and quadratic:
-        q = lf.Q.tocoo()
+        q = (sp.triu(lf.Q) + sp.tril(lf.Q, -1).T).tocoo()  # x'Qx with each pair once
         quad = (q.row.astype(np.int64), q.col.astype(np.int64), 0.5 * q.data)
         _quadratic_objective(form, lf.sense, c, float(lf.offset), quad)
     else:
