@@ -101,7 +101,7 @@ class BulkRows:
         coefs
             The coefficient of each entry, ``(nnz,)``.
         lo, hi
-            Row bounds (``-inf``/``inf`` where absent).
+            Row bounds; one that is not finite (``-inf``/``inf``, or NaN) is absent.
         names
             One name per row.
 
@@ -120,8 +120,9 @@ class BulkRows:
         inf = self._inf
         ptrs = np.ascontiguousarray(var_ptrs, dtype=np.uintp)
         vals = np.ascontiguousarray(coefs, dtype=np.float64)
-        lhs = np.where(np.isneginf(lo), -inf, lo).astype(float).tolist()
-        rhs = np.where(np.isposinf(hi), inf, hi).astype(float).tolist()
+        lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        lhs = np.where(np.isfinite(lo), lo, -inf).tolist()  # as pyscipopt's None: no side
+        rhs = np.where(np.isfinite(hi), hi, inf).tolist()
         base_p, base_v = ptrs.ctypes.data, vals.ctypes.data
         step_p, step_v = ptrs.itemsize, vals.itemsize
         lib, scip = self._lib, self._scip
