@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.scip.capi import bulk_rows
+from solvers.scip.capi import BulkRows, bulk_rows
 from solvers.scip.form import ScipForm, entry_names, scip_bound
 from solvers.scip.quadratic import convex_squares
 from solvers.scip.rows import add_indicator, add_linear_rows, add_rows, triplet_exprs
@@ -346,6 +346,9 @@ def _quadratic_objective(
     squares = None
     if _any_unbounded(form.model, [vars_[j] for j in np.unique(np.r_[qi, qj]).tolist()]):
         squares = convex_squares(qi, qj, qcoef, lin, sense)  # else one row is faster and tighter
+    if squares is None and form.bulk is not None:
+        _bulk_epigraph(form, form.bulk, sense, lin, offset, quad)
+        return
     if squares is None:
         zeros = np.zeros(qcoef.shape[0], dtype=np.int64)
         (rest,) = triplet_exprs(1, vars_, _EMPTY_I, _EMPTY_I, np.zeros(0), (zeros, qi, qj, qcoef))
@@ -359,6 +362,38 @@ def _quadratic_objective(
         t = m.addVar(f"_objective_sq{k}", lb=0.0, ub=None)
         m.addCons(ExprCons(body * body - t, None, 0.0), name=f"_objective_sq{k}")
         obj = obj + sign * t
+    m.setObjective(obj, "maximize" if sense == "max" else "minimize")
+
+
+def _bulk_epigraph(
+    form: ScipForm,
+    bulk: BulkRows,
+    sense: str,
+    lin: np.ndarray,
+    offset: float,
+    quad: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """:func:`_set_objective`'s epigraph row ``q(x) - t <= 0`` (``>= 0`` for max) in one
+    SCIP call, each product once (``x_i x_j`` and ``x_j x_i`` summed, zeros dropped)."""
+    qi, qj, qcoef = quad
+    n = len(form.variables)
+    lo_, hi_ = np.minimum(qi, qj), np.maximum(qi, qj)
+    pairs = sp.coo_matrix((np.asarray(qcoef, dtype=float), (lo_, hi_)), shape=(n, n)).tocsr()
+    pairs.sum_duplicates()
+    pairs.eliminate_zeros()
+    pairs = pairs.tocoo()
+    m = form.model
+    t = m.addVar("_objective", lb=None, ub=None)
+    ptrs = form.var_ptrs()
+    bounds = (-math.inf, 0.0) if sense == "min" else (0.0, math.inf)
+    bulk.add_quadratic(
+        "_objective_epigraph",
+        (np.array([t.ptr()], dtype=np.uintp), np.array([-1.0])),
+        (ptrs[pairs.row], ptrs[pairs.col], pairs.data),
+        *bounds,
+    )
+    form.epigraph = t
+    obj = _linear_expr(form.variables, lin) + offset + t
     m.setObjective(obj, "maximize" if sense == "max" else "minimize")
 
 

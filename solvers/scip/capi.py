@@ -41,6 +41,12 @@ class _Lib:
             _P, _P, ctypes.c_char_p, ctypes.c_int, _P, _P, ctypes.c_double, ctypes.c_double,
         ]  # fmt: skip
         self.create_linear.restype = ctypes.c_int
+        self.create_quadratic = lib.SCIPcreateConsBasicQuadraticNonlinear
+        self.create_quadratic.argtypes = [
+            _P, _P, ctypes.c_char_p, ctypes.c_int, _P, _P, ctypes.c_int, _P, _P, _P,
+            ctypes.c_double, ctypes.c_double,
+        ]  # fmt: skip
+        self.create_quadratic.restype = ctypes.c_int
         self.add = lib.SCIPaddCons
         self.add.argtypes = [_P, _P]
         self.add.restype = ctypes.c_int
@@ -148,6 +154,53 @@ class BulkRows:
             release(scip, ref)
             if code != _OKAY:
                 raise RuntimeError(f"SCIP could not add row {name!r} (SCIP return code {code})")
+        return first
+
+    def add_quadratic(
+        self,
+        name: str,
+        lin: tuple[np.ndarray, np.ndarray],
+        quad: tuple[np.ndarray, np.ndarray, np.ndarray],
+        lo: float,
+        hi: float,
+    ) -> int:
+        """Add one row ``lo <= sum b_k v_k + sum q_k u_k w_k <= hi`` in a single call.
+
+        Parameters
+        ----------
+        name
+            The row's name.
+        lin
+            ``(SCIP_VAR* array, coefficients)`` of the linear terms.
+        quad
+            ``(SCIP_VAR* array u, SCIP_VAR* array w, coefficients)`` of the products
+            (``u == w`` for a square).
+        lo, hi
+            Row bounds; one that is not finite is absent.
+
+        Returns
+        -------
+        int
+            The row's position among the model's original constraints.
+        """
+        first = int(self.model.getNConss(False))
+        lp, lc = (np.ascontiguousarray(a, dtype=t) for a, t in zip(lin, (np.uintp, np.float64)))
+        u, w, q = (np.ascontiguousarray(a, dtype=t)
+                   for a, t in zip(quad, (np.uintp, np.uintp, np.float64)))  # fmt: skip
+        lhs = float(lo) if np.isfinite(lo) else -self._inf
+        rhs = float(hi) if np.isfinite(hi) else self._inf
+        cons = _P()
+        ref = ctypes.byref(cons)
+        code = self._lib.create_quadratic(
+            self._scip, ref, name.encode(), lp.size, lp.ctypes.data, lc.ctypes.data,
+            q.size, u.ctypes.data, w.ctypes.data, q.ctypes.data, lhs, rhs,
+        )  # fmt: skip
+        if code != _OKAY:
+            raise RuntimeError(f"SCIP could not create row {name!r} (SCIP return code {code})")
+        code = self._lib.add(self._scip, cons)
+        self._lib.release(self._scip, ref)
+        if code != _OKAY:
+            raise RuntimeError(f"SCIP could not add row {name!r} (SCIP return code {code})")
         return first
 
 
