@@ -213,7 +213,12 @@ def bulk_rows(model: Any) -> BulkRows | None:
         major = int(str(model.version()).split(".")[0])
     except (ValueError, AttributeError):
         return None
-    return BulkRows(model, lib) if major in _MAJORS else None
+    if major not in _MAJORS:
+        return None
+    try:
+        return BulkRows(model, lib)
+    except (AttributeError, TypeError, ValueError):  # a pyscipopt without Model.to_ptr
+        return None
 
 
 def constraints_at(
