@@ -127,11 +127,25 @@ def _highs(lf: LinearForm) -> None:
     load_into_highs(h, lf)
 
 
+def _built(build: Callable[..., Any], source: Any, **kw: Any) -> Any:
+    """*build* into a fresh quiet SCIP model."""
+    return build(_scip(), source, **kw)
+
+
+def _switch(module: Any, lin: Callable[..., Any], struct: Callable[..., Any]) -> None:
+    """Point the backend module's build functions at *lin* / *struct* (benchmark only)."""
+    for name, fn in (("build_linear", lin), ("build_structure", struct)):
+        setattr(module, name, fn)
+
+
 def build_table(repeat: int, seed: int) -> None:
     from solvers.scip.build import build_linear, build_structure
 
     warm = sparse_lf(1000, seed)  # first calls (imports, SCIP plugins) are not timed
-    fastest({"a": lambda: build_linear(_scip(), warm), "b": lambda: _highs(warm)}, 1)
+    fastest(
+        {"a": functools.partial(_built, build_linear, warm), "b": functools.partial(_highs, warm)},
+        1,
+    )
     print(f"{'model':6} {'nonzeros':>9} {'pyscipopt s':>12} {'bulk s':>8} {'speed-up':>9}"
           f" {'highs s':>8} {'bulk/highs':>11}")  # fmt: skip
     for nnz in SIZES:
@@ -140,15 +154,15 @@ def build_table(repeat: int, seed: int) -> None:
             if kind == "nl":
                 cm = nl_structure(nnz, seed)
                 fns = {
-                    "old": lambda cm=cm: build_structure(_scip(), cm, bulk=False),
-                    "new": lambda cm=cm: build_structure(_scip(), cm),
+                    "old": functools.partial(_built, build_structure, cm, bulk=False),
+                    "new": functools.partial(_built, build_structure, cm),
                 }
             else:
                 lf = sparse_lf(nnz, seed, miqp=kind == "miqp")
                 fns = {
-                    "old": lambda lf=lf: build_linear(_scip(), lf, bulk=False),
-                    "new": lambda lf=lf: build_linear(_scip(), lf),
-                    "highs": lambda lf=lf: _highs(lf),
+                    "old": functools.partial(_built, build_linear, lf, bulk=False),
+                    "new": functools.partial(_built, build_linear, lf),
+                    "highs": functools.partial(_highs, lf),
                 }
             t = fastest(fns, repeat)
             hs = f"{t['highs']:8.3f} {t['new'] / t['highs']:11.1f}" if "highs" in t else (
@@ -164,7 +178,7 @@ def solve_table(repeat: int, seed: int, time_limit: float) -> None:
     import workbench
     from solvers.scip.build import build_linear, build_structure
 
-    paths = {
+    paths: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
         "pyscipopt": (functools.partial(build_linear, bulk=False),
                       functools.partial(build_structure, bulk=False)),
         "bulk": (build_linear, build_structure),
@@ -179,7 +193,7 @@ def solve_table(repeat: int, seed: int, time_limit: float) -> None:
         secs: dict[str, list[float]] = {p: [] for p in paths}
         for _ in range(repeat):
             for path, (lin, struct) in paths.items():
-                backend.build_linear, backend.build_structure = lin, struct  # type: ignore[assignment]
+                _switch(backend, lin, struct)
                 t0 = time.perf_counter()
                 res = workbench.solve(
                     model, backend="scip", reformulate=True, time_limit=time_limit, seed=seed
@@ -191,7 +205,7 @@ def solve_table(repeat: int, seed: int, time_limit: float) -> None:
                           f" {res.timings.load:7.3f} {float(np.median(secs[path])):10.3f}")  # fmt: skip
         old, new = np.median(secs["pyscipopt"]), np.median(secs["bulk"])
         print(f"{name:14} ratio pyscipopt/bulk end to end: {old / new:.2f}")
-    backend.build_linear, backend.build_structure = build_linear, build_structure
+    _switch(backend, build_linear, build_structure)
 
 
 def main() -> None:
