@@ -5,7 +5,7 @@ inside the functions that use it.
 """
 
 from solvers.scip.backend import ScipBackend
-from solvers.scip.build import add_indicator
+from solvers.scip.rows import add_indicator
 from solvers.scip.status import STATUS_MAP, termination
 
 __all__ = ["STATUS_MAP", "ScipBackend", "add_indicator", "termination"]

@@ -462,9 +462,10 @@ def _duals(m: Any, form: ScipForm, x: np.ndarray) -> dict[str, Any] | None:
     (reduced-cost signs and complementary slackness); ``None`` when they fail.
     """
     lf = form.linear_form
-    y = np.zeros(sum(b.size for b, _ in form.rows))
     try:
-        for block, conss in form.rows:
+        rows = form.row_constraints()
+        y = np.zeros(sum(b.size for b, _ in rows))
+        for block, conss in rows:
             for k, c in enumerate(conss):
                 if c is not None:
                     y[block.start + k] = float(m.getDualSolVal(c))
@@ -472,7 +473,7 @@ def _duals(m: Any, form: ScipForm, x: np.ndarray) -> dict[str, Any] | None:
         return None
     if lf is None or not _dual_optimal(lf, x, y):
         return None
-    return split_blocks(y + 0.0, [block for block, _ in form.rows])
+    return split_blocks(y + 0.0, [block for block, _ in rows])
 
 
 def _dual_optimal(lf: LinearForm, x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> bool:

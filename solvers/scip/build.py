@@ -18,125 +18,62 @@ pyscipopt is imported only inside the functions here.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
+from solvers.scip.capi import BulkRows, bulk_rows
+from solvers.scip.form import ScipForm, entry_names, scip_bound
 from solvers.scip.quadratic import convex_squares
+from solvers.scip.rows import add_indicator, add_linear_rows, add_rows, triplet_exprs
 from workbench.compile.affine import NonlinearError, Poly, poly
-from workbench.compile.linear_form import Block, LinearForm, split_blocks
+from workbench.compile.linear_form import Block, LinearForm
 from workbench.compile.numeric import NumpyOps, ObjectOps, evaluate
 from workbench.compile.plan import Plan
 from workbench.compile.sets import LazyLabels
-from workbench.compile.structure import CompiledModel
-from workbench.errors import ModelError, UnsupportedProblemError
-from workbench.result import Label
+from workbench.compile.structure import CompiledModel, RowFamily
+from workbench.errors import ModelError
 
 __all__ = ["ScipForm", "ScipOps", "add_indicator", "build_linear", "build_structure"]
 
-_FEAS_TOL = 1e-9
 _EMPTY_I = np.zeros(0, dtype=np.int64)
-
-
-@dataclass
-class ScipForm:
-    """A SCIP model built from a workbench model, and the maps to read it back.
-
-    Attributes
-    ----------
-    model
-        The ``pyscipopt.Model``.
-    variables
-        SCIP variables by flat position (the user's variables only).
-    columns
-        Blocks mapping variable families to flat positions and labels.
-    integer
-        Boolean per flat position: an integer (or binary) column.
-    objective_value
-        The model's objective at a flat point (offset included, own sense).
-    rows
-        ``(block, constraints)`` per constraint family; a row left out (free,
-        or without variables) is ``None``.
-    infeasible_rows
-        Rows without variables whose constant lies outside their bounds.
-    epigraph
-        The epigraph variable of a quadratic or nonlinear objective, or ``None``.
-    violation
-        Largest relative violation of the rows and bounds at a flat point, for
-        models with nonlinear rows (``None`` when every row is linear).
-    linear_form
-        The matrix form the model came from, if any.
-    """
-
-    model: Any
-    variables: list[Any]
-    columns: list[Block]
-    integer: np.ndarray
-    objective_value: Callable[[np.ndarray], float]
-    rows: list[tuple[Block, list[Any]]] = field(default_factory=list)
-    infeasible_rows: list[str] = field(default_factory=list)
-    epigraph: Any = None
-    violation: Callable[[np.ndarray], float] | None = None
-    linear_form: LinearForm | None = None
-
-    def values_by_variable(self, x: np.ndarray) -> dict[str, Any]:
-        """A flat point as ``{name: value}`` or ``{name: {label: value}}``."""
-        return split_blocks(x, self.columns)
-
-
-def _bound(v: float) -> float | None:
-    return float(v) if math.isfinite(v) else None
+_BIG = 16
+"""A polynomial of more terms enters a general expression as an auxiliary variable."""
 
 
 def _add_columns(
-    m: Any, blocks: Sequence[Block], lb: np.ndarray, ub: np.ndarray, integer: np.ndarray
+    m: Any,
+    blocks: Sequence[Block],
+    lb: np.ndarray,
+    ub: np.ndarray,
+    integer: np.ndarray,
+    obj: np.ndarray | None = None,
 ) -> list[Any]:
-    out: list[Any] = [None] * int(lb.shape[0])
+    """One SCIP variable per flat position, with its objective coefficient *obj*."""
+    out: list[Any] = []
+    lbs, ubs, ints = lb.tolist(), ub.tolist(), integer.tolist()
+    objs = [0.0] * len(lbs) if obj is None else np.asarray(obj, dtype=float).tolist()
     for b in blocks:
-        for k in range(b.size):
-            j = b.start + k
-            lo, hi = float(lb[j]), float(ub[j])
+        names = entry_names(b, range(b.size))
+        for j, name in zip(range(b.start, b.stop), names, strict=True):
+            lo, hi = lbs[j], ubs[j]
             vtype = "C"
-            if integer[j]:
+            if ints[j]:
                 vtype = "B" if lo >= 0.0 and hi <= 1.0 else "I"
-            out[j] = m.addVar(b.entry_name(k), vtype=vtype, lb=_bound(lo), ub=_bound(hi))
+            out.append(
+                m.addVar(name, vtype=vtype, lb=scip_bound(lo), ub=scip_bound(hi), obj=objs[j])
+            )
     return out
-
-
-def _exprs(
-    n: int,
-    variables: list[Any],
-    rows: np.ndarray,
-    cols: np.ndarray,
-    coefs: np.ndarray,
-    quad: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-) -> list[Any]:
-    """One ``pyscipopt.Expr`` per row from linear (and quadratic) triplets; duplicates summed."""
-    from pyscipopt.scip import Expr, Term
-
-    terms: list[dict[Any, float]] = [{} for _ in range(n)]
-    used, which = np.unique(cols, return_inverse=True)
-    monomials = [Term(variables[c]) for c in used.tolist()]  # one Term per column, not per entry
-    for r, k, a in zip(rows.tolist(), which.reshape(-1).tolist(), coefs.tolist()):
-        if a != 0.0:
-            d, t = terms[r], monomials[k]
-            d[t] = d.get(t, 0.0) + a
-    if quad is not None:
-        qrows, qi, qj, qcoef = quad
-        for r, i, j, a in zip(qrows.tolist(), qi.tolist(), qj.tolist(), qcoef.tolist()):
-            if a != 0.0:
-                d, t = terms[r], Term(variables[i], variables[j])
-                d[t] = d.get(t, 0.0) + a
-    return [Expr({t: a for t, a in d.items() if a != 0.0}) for d in terms]
 
 
 def _poly_exprs(p: Poly, variables: list[Any]) -> list[Any]:
     rows = np.arange(p.n, dtype=np.int64) if p.ident else p.rows
     quad = (p.qrows, p.qi, p.qj, p.qcoef) if p.has_quad else None
-    return _exprs(p.n, variables, rows, p.cols, p.coefs, quad)
+    return triplet_exprs(p.n, variables, rows, p.cols, p.coefs, quad)
 
 
 class ScipOps(ObjectOps):
@@ -165,10 +102,38 @@ class ScipOps(ObjectOps):
         self.num_aux = 0
 
     def binop(self, op: str, a: Any, b: Any) -> Any:
-        """``a op b`` elementwise; a power with a variable exponent is ``exp(b * log(a))``."""
+        """``a op b`` elementwise; a power with a variable exponent is ``exp(b * log(a))``.
+
+        Where the result is a general (non-polynomial) expression, a polynomial
+        operand of more than :data:`_BIG` terms goes in as an auxiliary variable.
+        """
+        if _general_result(op, a, b):
+            a, b = self._shrink(a), self._shrink(b)
         if op == "**" and _has_expr(b):
             return np.frompyfunc(_power, 2, 1)(a, b)
         return super().binop(op, a, b)
+
+    def func(self, name: str, a: Any) -> Any:
+        """SCIP's ``exp``, ``log``... elementwise, of small arguments (:meth:`binop`)."""
+        return super().func(name, self._shrink(a))
+
+    def _shrink(self, v: Any) -> Any:
+        """*v* with each polynomial of more than :data:`_BIG` terms replaced by a variable.
+
+        pyscipopt 6 turns a polynomial into a general expression, and sums
+        general expressions, in time quadratic in the number of terms
+        (``exp`` of a 20,000-term sum: 1.3 s; of 40,000: 6.4 s).
+        """
+        if isinstance(v, np.ndarray) and v.dtype == object:
+            return np.frompyfunc(self._small, 1, 1)(v)
+        return self._small(v)
+
+    def _small(self, e: Any) -> Any:
+        from pyscipopt import Expr
+
+        if isinstance(e, Expr) and len(e.terms) > _BIG:
+            return self._aux(e)
+        return e
 
     def _aux(self, e: Any) -> Any:
         """A free variable ``w`` with the row ``w == e``."""
@@ -227,9 +192,70 @@ class ScipOps(ObjectOps):
             terms = [_plain(e) for e in items[group]]
             if not terms:
                 out[r] = empty
+            elif name != "sum":
+                out[r] = self._fold(name, terms)
+            elif any(_is_general(e) for e in terms):
+                out[r] = self._general_sum(terms)
             else:
-                out[r] = quicksum(terms) if name == "sum" else self._fold(name, terms)
+                out[r] = quicksum(terms)
         return out
+
+    def _general_sum(self, terms: list[Any]) -> Any:
+        """The sum of general expressions (and polynomials), in one pass.
+
+        Adding general expressions one by one copies the sum each time
+        (quadratic); here their children go into one ``SumExpr``.
+        """
+        from pyscipopt import quicksum
+        from pyscipopt.scip import Constant, SumExpr
+
+        total = SumExpr()
+        plain = []
+        for e in terms:
+            if not _is_general(e):
+                plain.append(e)
+            elif type(e) is SumExpr:
+                total.children.extend(e.children)
+                total.constant += e.constant
+            elif type(e) is Constant:
+                total.constant += e.number
+            else:
+                total.children.append(e)
+        return total + self._small(quicksum(plain)) if plain else total
+
+
+@functools.cache
+def _plain_types() -> tuple[type, ...]:
+    from pyscipopt import Expr
+
+    return (int, float, np.generic, Expr)  # a Variable is an Expr
+
+
+def _is_general(e: Any) -> bool:
+    """Whether *e* is a general SCIP expression (not a number, variable or polynomial)."""
+    return not isinstance(e, _plain_types())
+
+
+def _has_general(v: Any) -> bool:
+    """Whether *v* (an expression or an object array of them) holds a general expression."""
+    if isinstance(v, np.ndarray):
+        return v.dtype == object and any(_is_general(e) for e in v.flat)
+    return _is_general(v)
+
+
+def _general_result(op: str, a: Any, b: Any) -> bool:
+    """Whether ``a op b`` is a general expression (pyscipopt keeps polynomials polynomial:
+    a sum, a product, a division by a number, a power with a non-negative integer exponent)."""
+    if _has_general(a) or _has_general(b):
+        return True
+    if op == "/":
+        return _has_expr(b)
+    if op == "**":
+        if _has_expr(b):
+            return True
+        e = np.asarray(b, dtype=float)
+        return bool(np.any((e < 0) | (e != np.round(e))))
+    return False
 
 
 def _has_expr(v: Any) -> bool:
@@ -270,83 +296,19 @@ def _nonlinear_exprs(plan: Plan, variables: list[Any], n: int, ops: ScipOps) -> 
     return [_plain(v)] * n
 
 
-def _constant(e: Any) -> float | None:
-    """The value of a row expression without variables, else ``None``."""
-    from pyscipopt import Expr
-
-    if isinstance(e, int | float):
-        return float(e)
-    if isinstance(e, Expr) and e.degree() == 0:
-        return float(sum(e.terms.values()))
-    return None
-
-
-def _add_rows(
-    form: ScipForm,
-    name: str,
-    labels: Sequence[Label] | None,
-    exprs: list[Any],
-    lo: np.ndarray,
-    hi: np.ndarray,
-    indicator: np.ndarray | None = None,
-    where: str = "",
-) -> None:
-    """Rows ``lo <= expr <= hi`` named ``name[label]``; records infeasible constant rows.
-
-    With *indicator* (per row, the flat column of a binary, or -1), a row holds
-    only where its binary is 1 (:func:`add_indicator`); such a row must be linear.
-    """
-    from pyscipopt import ExprCons
-
-    start = form.rows[-1][0].stop if form.rows else 0
-    block = Block(name, start, len(exprs), labels)
-    conss: list[Any] = []
-    plain: list[tuple[int, Any, str]] = []  # added together: one addConss call per family
-    for r, e in enumerate(exprs):
-        a, b = float(lo[r]), float(hi[r])
-        on = None
-        if indicator is not None and indicator[r] >= 0:
-            on = form.variables[int(indicator[r])]
-        val = _constant(e)
-        if val is not None:
-            if val < a - _FEAS_TOL or val > b + _FEAS_TOL:
-                if on is None:
-                    form.infeasible_rows.append(block.entry_name(r))
-                else:  # the row can never hold, so its binary stays 0
-                    form.model.chgVarUb(on, 0.0)
-            conss.append(None)
-            continue
-        if not (math.isfinite(a) or math.isfinite(b)):
-            conss.append(None)
-            continue
-        if on is not None:
-            if _degree(e) > 1:
-                raise UnsupportedProblemError(
-                    f"{where or name}.when: SCIP's indicator constraints take a linear row, and "
-                    f"'{block.entry_name(r)}' is not linear; write its body as an affine expression"
-                )
-            conss.append(add_indicator(form.model, on, e, a, b, name=block.entry_name(r))[0])
-            continue
-        plain.append((r, ExprCons(e, _bound(a), _bound(b)), block.entry_name(r)))
-        conss.append(None)
-    if plain:
-        added = form.model.addConss([c for _, c, _ in plain], name=[nm for _, _, nm in plain])
-        for (r, _, _), cons in zip(plain, added):
-            conss[r] = cons
-    form.rows.append((block, conss))
-
-
-def _degree(e: Any) -> int:
-    """The polynomial degree of a SCIP expression (a large number for other functions)."""
-    from pyscipopt import Expr
-
-    return int(e.degree()) if isinstance(e, Expr) else 99
-
-
 def _set_objective(
-    form: ScipForm, sense: str, linear: Any, rest: Any | None, where: str = "objective"
+    form: ScipForm,
+    sense: str,
+    linear: Any,
+    rest: Any | None,
+    where: str = "objective",
+    *,
+    clear: bool = True,
 ) -> None:
-    """Objective ``linear (+ t)``; with *rest*, the epigraph row ``t >= rest`` (``<=`` for max)."""
+    """Objective ``linear (+ t)``; with *rest*, the epigraph row ``t >= rest`` (``<=`` for max).
+
+    Without *clear*, *linear* adds to the coefficients the variables were created with.
+    """
     from pyscipopt import ExprCons
 
     m = form.model
@@ -358,7 +320,7 @@ def _set_objective(
                   name=f"_{where}_epigraph")  # fmt: skip
         form.epigraph = t
         obj = obj + t
-    m.setObjective(obj, "maximize" if sense == "max" else "minimize")
+    m.setObjective(obj, "maximize" if sense == "max" else "minimize", clear=clear)
 
 
 def _quadratic_objective(
@@ -384,9 +346,12 @@ def _quadratic_objective(
     squares = None
     if _any_unbounded(form.model, [vars_[j] for j in np.unique(np.r_[qi, qj]).tolist()]):
         squares = convex_squares(qi, qj, qcoef, lin, sense)  # else one row is faster and tighter
+    if squares is None and form.bulk is not None:
+        _bulk_epigraph(form, form.bulk, sense, lin, offset, quad)
+        return
     if squares is None:
         zeros = np.zeros(qcoef.shape[0], dtype=np.int64)
-        (rest,) = _exprs(1, vars_, _EMPTY_I, _EMPTY_I, np.zeros(0), (zeros, qi, qj, qcoef))
+        (rest,) = triplet_exprs(1, vars_, _EMPTY_I, _EMPTY_I, np.zeros(0), (zeros, qi, qj, qcoef))
         _set_objective(form, sense, _linear_expr(vars_, lin) + offset, rest)
         return
     m = form.model
@@ -397,6 +362,38 @@ def _quadratic_objective(
         t = m.addVar(f"_objective_sq{k}", lb=0.0, ub=None)
         m.addCons(ExprCons(body * body - t, None, 0.0), name=f"_objective_sq{k}")
         obj = obj + sign * t
+    m.setObjective(obj, "maximize" if sense == "max" else "minimize")
+
+
+def _bulk_epigraph(
+    form: ScipForm,
+    bulk: BulkRows,
+    sense: str,
+    lin: np.ndarray,
+    offset: float,
+    quad: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """:func:`_set_objective`'s epigraph row ``q(x) - t <= 0`` (``>= 0`` for max) in one
+    SCIP call, each product once (``x_i x_j`` and ``x_j x_i`` summed, zeros dropped)."""
+    qi, qj, qcoef = quad
+    n = len(form.variables)
+    lo_, hi_ = np.minimum(qi, qj), np.maximum(qi, qj)
+    pairs = sp.coo_matrix((np.asarray(qcoef, dtype=float), (lo_, hi_)), shape=(n, n)).tocsr()
+    pairs.sum_duplicates()
+    pairs.eliminate_zeros()
+    pairs = pairs.tocoo()
+    m = form.model
+    t = m.addVar("_objective", lb=None, ub=None)
+    ptrs = form.var_ptrs()
+    bounds = (-math.inf, 0.0) if sense == "min" else (0.0, math.inf)
+    bulk.add_quadratic(
+        "_objective_epigraph",
+        (np.array([t.ptr()], dtype=np.uintp), np.array([-1.0])),
+        (ptrs[pairs.row], ptrs[pairs.col], pairs.data),
+        *bounds,
+    )
+    form.epigraph = t
+    obj = _linear_expr(form.variables, lin) + offset + t
     m.setObjective(obj, "maximize" if sense == "max" else "minimize")
 
 
@@ -413,23 +410,28 @@ def _linear_expr(variables: list[Any], coefs: np.ndarray, cols: np.ndarray | Non
     if cols is None:
         cols = np.flatnonzero(coefs)
         coefs = coefs[cols]
-    (e,) = _exprs(1, variables, np.zeros(cols.size, dtype=np.int64), cols, coefs)
+    (e,) = triplet_exprs(1, variables, np.zeros(cols.size, dtype=np.int64), cols, coefs)
     return e
 
 
-def build_linear(m: Any, lf: LinearForm) -> ScipForm:
+def build_linear(m: Any, lf: LinearForm, *, bulk: bool = True) -> ScipForm:
     """Load a matrix-form model (LP/MILP/QP from MPS, LP files or the compiler) into *m*.
 
     The quadratic part ``0.5 x'Qx`` of the objective goes into an epigraph row.
+    With *bulk* (the default) the rows go to SCIP through its C functions
+    where they are usable (:mod:`solvers.scip.capi`); without, through
+    pyscipopt's expressions (same constraints, about 3x slower).
     """
     n = lf.num_cols
     columns = lf.columns or [Block("x", 0, n, list(range(n)))]
     integer = np.asarray(lf.integrality, dtype=bool)
-    variables = _add_columns(m, columns, lf.col_lb, lf.col_ub, integer)
+    c = np.asarray(lf.c, dtype=float)
+    quadratic = lf.Q is not None and lf.Q.nnz > 0
+    obj = None if quadratic else c  # a linear objective goes in with the variables
+    variables = _add_columns(m, columns, lf.col_lb, lf.col_ub, integer, obj)
     form = ScipForm(m, variables, list(columns), integer, lf.objective_value, linear_form=lf)
+    form.bulk = bulk_rows(m) if bulk else None
     a = lf.A.tocsr()
-    rows = np.repeat(np.arange(a.shape[0], dtype=np.int64), np.diff(a.indptr))
-    exprs = _exprs(a.shape[0], variables, rows, a.indices.astype(np.int64), a.data)
     row_blocks = lf.rows or (
         [Block("r", 0, a.shape[0], list(range(a.shape[0])))] if a.shape[0] else []
     )
@@ -437,14 +439,13 @@ def build_linear(m: Any, lf: LinearForm) -> ScipForm:
     for b in row_blocks:
         sl = slice(b.start, b.stop)
         on = None if ind is None else np.asarray(ind)[sl]
-        _add_rows(form, b.name, b.labels, exprs[sl], lf.row_lb[sl], lf.row_ub[sl], on)
-    c = np.asarray(lf.c, dtype=float)
-    if lf.Q is not None and lf.Q.nnz:
-        q = lf.Q.tocoo()
+        add_linear_rows(form, b.name, b.labels, a[sl], lf.row_lb[sl], lf.row_ub[sl], on)
+    if lf.Q is not None and quadratic:
+        q = (sp.triu(lf.Q) + sp.tril(lf.Q, -1).T).tocoo()  # x'Qx with each pair once
         quad = (q.row.astype(np.int64), q.col.astype(np.int64), 0.5 * q.data)
         _quadratic_objective(form, lf.sense, c, float(lf.offset), quad)
     else:
-        _set_objective(form, lf.sense, _linear_expr(variables, c) + float(lf.offset), None)
+        _set_objective(form, lf.sense, float(lf.offset), None, clear=False)
     return form
 
 
@@ -469,16 +470,24 @@ def _located(plan: Plan, variables: list[Any], n: int, ops: ScipOps, where: str)
         raise ModelError(str(e), where) from e
 
 
-def _plan_exprs(
-    plan: Plan, n: int, variables: list[Any], ops: ScipOps, where: str
-) -> tuple[list[Any], np.ndarray]:
-    """Row expressions of *plan* and the constants taken out of them (``(n,)``)."""
+def _add_family(form: ScipForm, fam: RowFamily, ops: ScipOps) -> None:
+    """One constraint family: linear rows in bulk, the others as SCIP expressions."""
+    where = f"{fam.where}.expr"
     try:
-        p = poly(plan)
+        p = poly(fam.plan)
     except NonlinearError:
-        return _located(plan, variables, n, ops, where), np.zeros(n)
-    const = np.broadcast_to(np.asarray(p.const, dtype=float), (n,)).copy()
-    return _poly_exprs(p, variables), const
+        exprs = _located(fam.plan, form.variables, fam.n, ops, where)
+        add_rows(form, fam.name, fam.labels, exprs, fam.lo, fam.hi, fam.indicator, fam.where)
+        return
+    const = np.broadcast_to(np.asarray(p.const, dtype=float), (fam.n,))
+    lo, hi = fam.lo - const, fam.hi - const
+    if p.has_quad:
+        exprs = _poly_exprs(p, form.variables)
+        add_rows(form, fam.name, fam.labels, exprs, lo, hi, fam.indicator, fam.where)
+        return
+    rows = np.arange(p.n, dtype=np.int64) if p.ident else p.rows
+    a = sp.csr_matrix((p.coefs, (rows, p.cols)), shape=(p.n, len(form.variables)))
+    add_linear_rows(form, fam.name, fam.labels, a, lo, hi, fam.indicator)
 
 
 def _relative(excess: np.ndarray, value: np.ndarray) -> float:
@@ -506,11 +515,25 @@ def _violation(cm: CompiledModel, lb: np.ndarray, ub: np.ndarray) -> Callable[[n
     return violation
 
 
-def build_structure(m: Any, cm: CompiledModel) -> ScipForm:
-    """Load a compiled IR model (any class the expression language writes) into *m*."""
+def build_structure(m: Any, cm: CompiledModel, *, bulk: bool = True) -> ScipForm:
+    """Load a compiled IR model (any class the expression language writes) into *m*.
+
+    Linear row families go in bulk as in :func:`build_linear` (*bulk*).
+    """
     blocks, lb, ub, integer = _structure_columns(cm)
-    variables = _add_columns(m, blocks, lb, ub, integer)
     plan = cm.objective.plan
+    n = lb.shape[0]
+    try:
+        p: Poly | None = poly(plan)
+    except NonlinearError:
+        p = None
+    lin = np.zeros(n)
+    offset = 0.0
+    if p is not None:
+        lin = np.bincount(p.cols, weights=p.coefs, minlength=n).astype(float) if n else lin
+        offset = float(np.asarray(p.const, dtype=float).reshape(-1)[0]) if np.size(p.const) else 0.0
+    linear = p is not None and not p.has_quad
+    variables = _add_columns(m, blocks, lb, ub, integer, lin if linear else None)
 
     def objective_value(x: np.ndarray) -> float:
         v = np.asarray(evaluate(plan, np.asarray(x, dtype=float), NumpyOps()), dtype=float)
@@ -518,77 +541,15 @@ def build_structure(m: Any, cm: CompiledModel) -> ScipForm:
 
     form = ScipForm(m, variables, blocks, integer, objective_value)
     form.violation = _violation(cm, lb, ub)
+    form.bulk = bulk_rows(m) if bulk else None
     ops = ScipOps(m)
     for fam in cm.rows:
-        exprs, const = _plan_exprs(fam.plan, fam.n, variables, ops, f"{fam.where}.expr")
-        lo, hi, on = fam.lo - const, fam.hi - const, fam.indicator
-        _add_rows(form, fam.name, fam.labels, exprs, lo, hi, on, fam.where)
-    try:
-        p = poly(plan)
-    except NonlinearError:
+        _add_family(form, fam, ops)
+    if p is None:
         (rest,) = _located(plan, variables, 1, ops, cm.objective.where)
         _set_objective(form, cm.objective.sense, 0.0, rest)
-        return form
-    n = len(variables)
-    lin = np.bincount(p.cols, weights=p.coefs, minlength=n).astype(float) if n else np.zeros(0)
-    offset = float(np.asarray(p.const, dtype=float).reshape(-1)[0]) if np.size(p.const) else 0.0
-    if p.has_quad:
+    elif p.has_quad:
         _quadratic_objective(form, cm.objective.sense, lin, offset, (p.qi, p.qj, p.qcoef))
     else:
-        _set_objective(form, cm.objective.sense, _linear_expr(variables, lin) + offset, None)
+        _set_objective(form, cm.objective.sense, offset, None, clear=False)
     return form
-
-
-def add_indicator(
-    m: Any,
-    binvar: Any,
-    expr: Any,
-    lo: float,
-    hi: float,
-    *,
-    name: str = "",
-    active: int = 1,
-) -> list[Any]:
-    """Add ``binvar == active  =>  lo <= expr <= hi`` as SCIP indicator constraints.
-
-    Parameters
-    ----------
-    m
-        The ``pyscipopt.Model``.
-    binvar
-        A binary SCIP variable.
-    expr
-        A linear ``pyscipopt.Expr`` (its constant is moved to the bounds).
-    lo, hi
-        Row bounds (``-inf``/``inf`` where absent; ``lo == hi`` for an equality).
-    name
-        The constraint name (``_lo``/``_hi`` are appended when both sides are finite).
-    active
-        The value of *binvar* that switches the row on (1 or 0).
-
-    Returns
-    -------
-    list
-        The indicator constraints added: one per finite side (a ``<=`` row,
-        a ``>=`` row, or both for an equality or a range).
-
-    Raises
-    ------
-    ValueError
-        If *expr* is not linear, *active* is not 0 or 1, or both bounds are infinite.
-    """
-    from pyscipopt import Expr, ExprCons
-
-    if active not in (0, 1):
-        raise ValueError(f"indicator 'active' must be 0 or 1, not {active!r}")
-    if not isinstance(expr, Expr) or expr.degree() > 1:
-        raise ValueError(f"indicator {name or 'row'}: the row must be linear")
-    sides = [(s, v) for s, v in (("lo", lo), ("hi", hi)) if np.isfinite(v)]
-    if not sides:
-        raise ValueError(f"indicator {name or 'row'}: the row has no finite bound")
-    out = []
-    for side, v in sides:
-        cons = ExprCons(expr, float(v), None) if side == "lo" else ExprCons(expr, None, float(v))
-        label = f"{name}_{side}" if name and len(sides) == 2 else name
-        out.append(m.addConsIndicator(cons, binvar, activeone=bool(active), name=label))
-    return out
