@@ -296,6 +296,7 @@ def solve(
         verbose=verbose,
         extra=dict(options),
         structure=structure,
+        feas_tol=None if prep is None or prep.reform is None else prep.reform.feas_tol,
     )
     try:
         if isinstance(obj, LinearForm):

@@ -130,6 +130,8 @@ def _new_model(options: SolveOptions, params: dict[str, Any], log: Path, lp: boo
         m.setHeuristics(off)
         m.setSeparating(off)
         m.disablePropagation()
+    if options.feas_tol is not None and _FEASTOL not in params:
+        m.setParam(_FEASTOL, float(options.feas_tol))  # the model asks for it (solve's hint)
     check_params(m, params)
     return m
 
@@ -282,7 +284,7 @@ class ScipBackend:
             )
         t0 = time.perf_counter()
         res = self._attempt(load, options, params, timings, diag, lp)
-        if _loose_proof(res) and _FEASTOL not in params:
+        if _loose_proof(res) and _FEASTOL not in params and options.feas_tol is None:
             res = self._tighter(res, load, options, params, lp, time.perf_counter() - t0)
         if _loose_proof(res) and not _within_convention(res):
             res.termination = Termination.FEASIBLE

@@ -97,6 +97,10 @@ class SolveOptions:
     structure: Any = None
     """The model's :class:`~workbench.compile.structure.CompiledModel`, when ``solve``
     already built it (backends reuse it instead of compiling twice)."""
+    feas_tol: float | None = None
+    """An absolute feasibility tolerance the model needs, set by ``solve`` from the
+    reformulation (the perspective split's cones: 1e-9); a backend with such a
+    tolerance starts with it unless its own options set one."""
 
 
 @runtime_checkable

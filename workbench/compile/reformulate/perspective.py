@@ -47,6 +47,9 @@ MAX_SUPPORT = 300
 
 _ZERO = 1e-12
 
+FEAS_TOL = 1e-9
+"""The feasibility tolerance the split model asks of the solver."""
+
 
 @dataclass(frozen=True)
 class OnOff:
@@ -290,6 +293,9 @@ def _emit(
     out.records.append(
         Record("objective", "quadratic over on/off variables", "perspective", n, rows)
     )
+    # x_j^2 <= t_j z_j multiplies small numbers: with an absolute tolerance of 1e-6, t_j may sit
+    # that far below x_j^2 and the bound below the true optimum (measured: 0.4% on a portfolio)
+    out.feas_tol = FEAS_TOL
     out.aux_variables |= set(em.variables)
     out.aux_constraints |= {c.name or "" for c in em.constraints}
     out.model = em.merged(model, obj, list(model.constraints))

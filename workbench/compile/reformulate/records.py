@@ -84,6 +84,9 @@ class Reformulation:
     ``c * (x[x_label] ** 2 - t[t_label])`` summed (the perspective split, whose ``t``
     equals ``x ** 2`` only up to the solver's tolerance)."""
 
+    feas_tol: float | None = None
+    """A feasibility tolerance the rewritten model needs (``None``: the solver's default)."""
+
     @property
     def changed(self) -> bool:
         """True when anything was rewritten."""
