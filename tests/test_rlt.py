@@ -160,3 +160,33 @@ def test_cpsat_keeps_a_pure_integer_linearisation():
     assert res.termination is Termination.OPTIMAL
     assert res.objective == pytest.approx(_brute_qap(flow, dist), abs=1e-6)
     assert "RLT" not in res.diagnostics.extra["reformulation"]
+
+
+def test_a_user_row_shaped_like_a_product_row_is_not_taken_for_one():
+    """``a*b - c - d >= -1`` in the user's rows reads ``w - c - d >= -1`` after the product
+    rule, the shape of the rule's own lifting row for ``c*d``; only the rule's rows count."""
+    names = "abcde"
+    m = model_from_dict(
+        {
+            "variables": {k: {"domain": "binary"} for k in names},
+            "objective": {"sense": "max", "expr": "4 * a * b + 3 * a * c + 2 * a * d - 2 * a - e"},
+            "constraints": [
+                {"expr": "b + c + d == 1"},
+                {"expr": "a + e <= 1"},
+                {"expr": "a * b - c - d >= -1"},
+                {"expr": "b + b + e >= 1"},
+            ],
+        }
+    )
+
+    def f(a, b, c, d, e):
+        return 4 * a * b + 3 * a * c + 2 * a * d - 2 * a - e
+
+    def ok(a, b, c, d, e):
+        return b + c + d == 1 and a + e <= 1 and a * b - c - d >= -1 and 2 * b + e >= 1
+
+    best = max(f(*p) for p in itertools.product([0, 1], repeat=5) if ok(*p))
+    rf = reformulate(m)
+    assert any(r.method == "RLT rows" for r in rf.records)
+    res = workbench.solve(m, time_limit=30)
+    assert res.termination is Termination.OPTIMAL and res.objective == pytest.approx(best)

@@ -88,7 +88,10 @@ def linear_rows(cm: CompiledModel, *, max_terms: int | None = None) -> Iterator[
     cm
         The compiled model.
     max_terms
-        Keep only rows with at most this many terms (``None``: all).
+        Keep only rows with at most this many terms (``None``: all), counted
+        before repeated columns are merged.
+
+    Each row's columns are distinct (repeats summed, zero coefficients dropped).
     """
     for fam in cm.rows:
         try:
@@ -102,8 +105,13 @@ def linear_rows(cm: CompiledModel, *, max_terms: int | None = None) -> Iterator[
         cols, coefs, rows = [], [], []
         for r in keep:
             t = order[start[r] : start[r + 1]]
-            cols.append(p.cols[t])
-            coefs.append(p.coefs[t])
+            c, v = p.cols[t], p.coefs[t]
+            if c.shape[0] > 1:  # a column written twice in a row counts once, summed
+                c, inv = np.unique(c, return_inverse=True)
+                v = np.bincount(inv, weights=v, minlength=c.shape[0])
+                c, v = c[v != 0], v[v != 0]
+            cols.append(c)
+            coefs.append(v)
             rows.append(r)
         idx = np.asarray(rows, dtype=np.int64)
         yield LinearRows(fam, idx, cols, coefs, (fam.lo - p.const)[idx], (fam.hi - p.const)[idx])

@@ -48,7 +48,7 @@ PRODUCT_STEM = f"{AUX_PREFIX}w"
 class _Structure:
     """Pairs of binaries with product auxiliaries, assignment rows and packing rows."""
 
-    def __init__(self, cm: CompiledModel, aux: np.ndarray) -> None:
+    def __init__(self, cm: CompiledModel, aux: np.ndarray, own: set[str]) -> None:
         col = columns(cm.ctx)
         self.pairs: dict[tuple[int, int], list[int]] = defaultdict(list)
         self.partner: dict[int, set[int]] = defaultdict(set)
@@ -57,9 +57,11 @@ class _Structure:
         caps: dict[int, set[int]] = defaultdict(set)
         lifts: dict[int, tuple[int, int]] = {}
         rid = 0
+        clash: set[int] = set()
         for rows in linear_rows(cm):
             if rows.family.indicator is not None:
                 continue
+            mine = rows.family.name in own  # only the product rule's rows define a product
             for k in range(len(rows.cols)):
                 cols, coefs = rows.cols[k], rows.coefs[k]
                 lo, hi = float(rows.lo[k]), float(rows.hi[k])
@@ -75,7 +77,7 @@ class _Structure:
                         if abs(lo / c - 1) <= 1e-12 and abs(hi / c - 1) <= 1e-12:
                             self.assign.append((rows.family.where, cols))
                     continue
-                if isaux.sum() != 1 or not np.all(col.binary[cols[~isaux]]):
+                if not mine or isaux.sum() != 1 or not np.all(col.binary[cols[~isaux]]):
                     continue
                 w = int(cols[isaux][0])
                 cw = float(coefs[isaux][0])
@@ -83,10 +85,12 @@ class _Structure:
                 if cw <= 0 or not np.allclose(oc, -cw):
                     continue
                 if others.shape[0] == 2 and abs(lo / cw + 1) <= 1e-12:  # w >= a + b - 1
-                    lifts[w] = (int(others[0]), int(others[1]))
+                    pair = (int(others[0]), int(others[1]))
+                    if lifts.setdefault(w, pair) != pair:
+                        clash.add(w)
                 elif others.shape[0] == 1 and hi <= 1e-12 and lo == -np.inf:  # w <= a
                     caps[w].add(int(others[0]))
-        for w in sorted(set(lifts) | set(caps)):
+        for w in sorted((set(lifts) | set(caps)) - clash):
             fs = set(lifts.get(w, ())) | caps.get(w, set())
             if len(fs) != 2:
                 continue
@@ -162,7 +166,7 @@ def rlt(cm: CompiledModel, out: Reformulation) -> Reformulation | None:
             aux[v.offset : v.offset + v.size] = True
     if not aux.any():
         return None
-    st = _Structure(cm, aux)
+    st = _Structure(cm, aux, out.aux_constraints)
     found = st.rows()
     ties = [(ws[0], w) for ws in st.pairs.values() for w in ws[1:]]
     if not found or sum(len(t) for _, _, t in found) + len(ties) > MAX_TERMS:
