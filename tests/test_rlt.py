@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import workbench
 from workbench.compile.reformulate import AUX_PREFIX, reformulate
@@ -190,3 +192,64 @@ def test_a_user_row_shaped_like_a_product_row_is_not_taken_for_one():
     assert any(r.method == "RLT rows" for r in rf.records)
     res = workbench.solve(m, time_limit=30)
     assert res.termination is Termination.OPTIMAL and res.objective == pytest.approx(best)
+
+
+@st.composite
+def _binary_model(draw):
+    """Six binaries; one or two assignment rows, maybe a packing row; signed pair products."""
+    n = 6
+    rows = []
+    for _ in range(draw(st.integers(1, 2))):
+        members = draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=4, unique=True))
+        rows.append(("==", sorted(members)))
+    if draw(st.booleans()):
+        members = draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=3, unique=True))
+        rows.append(("<=", sorted(members)))
+    pairs = draw(
+        st.lists(
+            st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] != p[1]),
+            min_size=1,
+            max_size=10,
+        )
+    )
+    coefs = draw(st.lists(st.integers(-5, 5), min_size=len(pairs), max_size=len(pairs)))
+    linear = draw(st.lists(st.integers(-3, 3), min_size=n, max_size=n))
+    sense = draw(st.sampled_from(["min", "max"]))
+    return n, rows, list(zip(pairs, coefs)), linear, sense
+
+
+@settings(max_examples=60, deadline=None)  # about one in five draws gets RLT rows
+@given(_binary_model())
+def test_random_assignment_products_match_enumeration(drawn):
+    n, rows, terms, linear, sense = drawn
+    expr = " + ".join(f"{c} * b[{i}] * b[{j}]" for (i, j), c in terms)
+    expr += " + " + " + ".join(f"{c} * b[{k}]" for k, c in enumerate(linear))
+    cons = [{"expr": f"{' + '.join(f'b[{k}]' for k in members)} {op} 1"} for op, members in rows]
+    m = model_from_dict(
+        {
+            "sets": {"K": {"range": [0, n - 1]}},
+            "variables": {"b": {"index": ["K"], "domain": "binary"}},
+            "objective": {"sense": sense, "expr": expr},
+            "constraints": cons,
+        }
+    )
+
+    def value(b):
+        return sum(c * b[i] * b[j] for (i, j), c in terms) + sum(
+            c * b[k] for k, c in enumerate(linear)
+        )
+
+    def ok(b):
+        return all(
+            (sum(b[k] for k in mem) == 1) if op == "==" else (sum(b[k] for k in mem) <= 1)
+            for op, mem in rows
+        )
+
+    points = [p for p in itertools.product([0, 1], repeat=n) if ok(p)]
+    res = workbench.solve(m, backend="highs", reformulate=True, time_limit=30)
+    if not points:
+        assert res.termination is Termination.INFEASIBLE
+        return
+    vals = [value(p) for p in points]
+    assert res.termination is Termination.OPTIMAL, (expr, cons)
+    assert res.objective == pytest.approx(min(vals) if sense == "min" else max(vals), abs=1e-6)
