@@ -164,5 +164,10 @@ def test_stall_watch_interrupts_a_root_phase_without_events() -> None:
     r = ad.solve(30.0, stall=1.0, patience=1.0)
     took = time.perf_counter() - t0
     assert r.native == "userinterrupt" and took < 10.0  # was: the whole 30 s
-    assert r.status is SubStatus.FEASIBLE and len(ad.improvements) >= 1
+    if not ad.improvements:
+        # a loaded machine (a parallel suite next to other work) can spend the first quiet
+        # second before SCIP's first solution: then it stops with none, still well before 30 s
+        assert r.status is SubStatus.NO_SOLUTION and took < 5.0
+        return
+    assert r.status is SubStatus.FEASIBLE
     assert took - (ad.improvements[-1][0] - t0) >= 1.0  # only after a quiet second
