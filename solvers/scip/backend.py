@@ -385,7 +385,10 @@ class ScipBackend:
             history_handler(hist), "workbench_history", "records the anytime history"
         )
         t2 = time.perf_counter()
-        m.optimize()
+        # without the GIL: other Python threads (a batch's watchdog, the app's server, a
+        # solver beside it) keep running; the history handler takes the GIL when it fires.
+        # With optimize() a thread ticking every 10 ms got 14 ticks in a 5 s solve.
+        m.optimizeNogil()
         timings.solve = time.perf_counter() - t2
 
         native = str(m.getStatus())
