@@ -17,8 +17,8 @@ import numpy as np
 
 from workbench.backends.registry import BACKENDS, availability
 from workbench.classification import Classification, classify_structure, covers
-from workbench.compile.affine import NonlinearError, poly
 from workbench.compile.reformulate import Reformulation, reformulate
+from workbench.compile.reformulate.columns import columns, objective_quadratic
 from workbench.compile.reformulate.perspective import perspective
 from workbench.compile.structure import CompiledModel, compile_structure
 from workbench.result import Result, Termination
@@ -119,17 +119,10 @@ def _rewrite(
 
 def _binary_products(cm: CompiledModel) -> bool:
     """Whether every quadratic term of the objective multiplies two binaries (QAP-like)."""
-    try:
-        p = poly(cm.objective.plan, quadratic=True)
-    except NonlinearError:
+    p = objective_quadratic(cm)
+    if p is None:
         return False
-    if not p.has_quad:
-        return False
-    binary = np.zeros(cm.num_vars, dtype=bool)
-    for v in cm.ctx.vars.values():
-        binary[v.offset : v.offset + v.size] = v.domain == "binary" or (
-            v.is_integer and bool(np.all(v.lb >= 0)) and bool(np.all(v.ub <= 1))
-        )
+    binary = columns(cm.ctx).binary
     return bool(np.all(binary[p.qi]) and np.all(binary[p.qj]))
 
 

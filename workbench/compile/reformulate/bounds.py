@@ -7,6 +7,7 @@ import numpy as np
 from workbench.compile.affine import poly
 from workbench.compile.context import Context
 from workbench.compile.plan import Plan
+from workbench.compile.reformulate.columns import label_parts
 from workbench.compile.reformulate.records import AUX_PREFIX
 from workbench.errors import ModelError
 
@@ -37,12 +38,11 @@ class MissingBound(ModelError):
 
 def column_name(ctx: Context, col: int) -> tuple[str, str]:
     """``("x", "[3]")``: the variable family and label of flat column *col*."""
-    for v in ctx.vars.values():
-        if v.offset <= col < v.offset + v.size:
-            if not v.index:
-                return v.name, ""
-            return v.name, ctx._flat_label(v.index, col - v.offset)
-    return f"column {col}", ""
+    try:
+        name, parts = label_parts(ctx, col)
+    except IndexError:
+        return f"column {col}", ""
+    return name, f"[{', '.join(str(p) for p in parts)}]" if parts else ""
 
 
 def affine_bounds(ctx: Context, plan: Plan, where: str | None) -> tuple[np.ndarray, np.ndarray]:

@@ -14,21 +14,34 @@ from typing import Any
 
 import numpy as np
 
-from workbench.compile.affine import NonlinearError, poly
+from workbench.compile.affine import NonlinearError, Poly, poly
 from workbench.compile.context import Context
 from workbench.compile.structure import CompiledModel, RowFamily
 
-__all__ = ["Columns", "LinearRows", "columns", "label_key", "label_parts", "linear_rows"]
+__all__ = [
+    "Columns",
+    "LinearRows",
+    "columns",
+    "label_key",
+    "label_parts",
+    "linear_rows",
+    "objective_quadratic",
+]
 
 
 @dataclass(frozen=True)
 class Columns:
-    """Per flat column: bounds, binary (integer in [0, 1]) and continuous masks."""
+    """Per flat column: bounds, binary (integer in [0, 1]), integer and continuous masks."""
 
     lb: np.ndarray
     ub: np.ndarray
     binary: np.ndarray
     continuous: np.ndarray
+
+    @property
+    def integer(self) -> np.ndarray:
+        """Integer (and binary) columns."""
+        return ~self.continuous
 
 
 def columns(ctx: Context) -> Columns:
@@ -115,3 +128,12 @@ def linear_rows(cm: CompiledModel, *, max_terms: int | None = None) -> Iterator[
             rows.append(r)
         idx = np.asarray(rows, dtype=np.int64)
         yield LinearRows(fam, idx, cols, coefs, (fam.lo - p.const)[idx], (fam.hi - p.const)[idx])
+
+
+def objective_quadratic(cm: CompiledModel) -> Poly | None:
+    """The objective as a polynomial when it is quadratic with a quadratic term, else ``None``."""
+    try:
+        p = poly(cm.objective.plan, quadratic=True)
+    except NonlinearError:
+        return None
+    return p if p.has_quad else None

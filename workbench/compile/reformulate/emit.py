@@ -21,7 +21,7 @@ from workbench.expr.nodes import Gen, Index, Name, Node, Num
 from workbench.expr.unparse import unparse, unparse_gens
 from workbench.ir.model import Constraint, Model, Param, SetDef, Variable
 
-__all__ = ["Emitter", "Scope"]
+__all__ = ["Emitter", "Scope", "loop_text", "member", "ref_text"]
 
 
 @dataclass
@@ -54,6 +54,23 @@ class Scope:
         """The rows' labels as set members (lists for several targets)."""
         labels = FrameLabels([self.frame.cols[t] for t in self.targets], self.interner, self.n)
         return [list(lab) if isinstance(lab, tuple) else lab for lab in labels]
+
+
+def ref_text(name: str, targets: list[str]) -> str:
+    """``name[i, j]`` over *targets* (``name`` when there are none), as IR text."""
+    return f"{name}[{', '.join(targets)}]" if targets else name
+
+
+def loop_text(targets: list[str], set_name: str) -> str:
+    """``i in S`` or ``(i, j) in S``: a ``for`` clause over an explicit set."""
+    if len(targets) == 1:
+        return f"{targets[0]} in {set_name}"
+    return f"({', '.join(targets)}) in {set_name}"
+
+
+def member(parts: list[Any]) -> Any:
+    """A set member from label components: the value itself when there is one."""
+    return parts if len(parts) > 1 else parts[0]
 
 
 def _finite_const(arr: np.ndarray) -> float | None:

@@ -33,9 +33,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from workbench.compile.affine import NonlinearError, poly
-from workbench.compile.reformulate.columns import columns, label_key, label_parts, linear_rows
-from workbench.compile.reformulate.emit import Emitter
+from workbench.compile.reformulate.columns import (
+    columns,
+    label_key,
+    label_parts,
+    linear_rows,
+    objective_quadratic,
+)
+from workbench.compile.reformulate.emit import Emitter, loop_text, member, ref_text
 from workbench.compile.reformulate.records import Record, Reformulation
 from workbench.compile.structure import CompiledModel
 from workbench.ir.model import Constraint, Model, Param, SetDef, Variable
@@ -167,11 +172,8 @@ def largest_diagonal(g: np.ndarray, on: np.ndarray, *, tol: float = 1e-9) -> np.
 
 def _quadratic(cm: CompiledModel) -> tuple[sp.csr_matrix, float] | None:
     """``(G, s)``: the objective's quadratic part as ``s * x'Gx`` with ``G`` symmetric, or ``None``."""
-    try:
-        p = poly(cm.objective.plan, quadratic=True)
-    except NonlinearError:
-        return None
-    if not p.has_quad:
+    p = objective_quadratic(cm)
+    if p is None:
         return None
     s = 1.0 if cm.objective.sense == "min" else -1.0
     n = cm.num_vars
@@ -179,10 +181,6 @@ def _quadratic(cm: CompiledModel) -> tuple[sp.csr_matrix, float] | None:
     g = ((a + a.T) * 0.5).tocsr()
     g.eliminate_zeros()
     return g, s
-
-
-def _ref(name: str, targets: list[str]) -> str:
-    return f"{name}[{', '.join(targets)}]" if targets else name
 
 
 def perspective(cm: CompiledModel, out: Reformulation | None = None) -> Reformulation | None:
@@ -254,21 +252,16 @@ def _emit(
         targets = [em.fresh("i") for _ in range(nx + nb)]
         xt, bt = targets[:nx], targets[nx:]
         tname, dname = em.fresh("t"), em.fresh("d")
-        b = _ref(bname, bt)
+        b = ref_text(bname, bt)
         z = b if off == 0 else f"(1 - {b})"
-        x = _ref(xname, xt)
+        x = ref_text(xname, xt)
         if targets:
             sname = em.fresh("S")
-            flat = [m[0] + m[1] for m in members]
-            em.sets[sname] = SetDef(members=[f if len(f) > 1 else f[0] for f in flat])
-            loop = (
-                f"{targets[0]} in {sname}"
-                if len(targets) == 1
-                else f"({', '.join(targets)}) in {sname}"
-            )
+            em.sets[sname] = SetDef(members=[member(m[0] + m[1]) for m in members])
+            loop = loop_text(targets, sname)
             em.params[dname] = Param(index=[sname], values=[m[2] for m in members])
             em.variables[tname] = Variable(index=[sname], lb=0)
-            t, dd = _ref(tname, targets), _ref(dname, targets)
+            t, dd = ref_text(tname, targets), ref_text(dname, targets)
             em.constraints.append(
                 Constraint(name=em.fresh("c"), for_=loop, expr=f"{x} ** 2 <= {t} * {z}")
             )

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from workbench.compile.reformulate.columns import columns, label_parts, linear_rows
-from workbench.compile.reformulate.emit import Emitter
+from workbench.compile.reformulate.emit import Emitter, loop_text, member, ref_text
 from workbench.compile.reformulate.records import AUX_PREFIX, Record, Reformulation
 from workbench.compile.structure import CompiledModel
 from workbench.ir.model import Constraint, SetDef
@@ -128,22 +128,6 @@ class _Structure:
         return out
 
 
-def _ref(name: str, targets: list[str]) -> str:
-    return f"{name}[{', '.join(targets)}]" if targets else name
-
-
-def _member(parts: list[Any]) -> Any:
-    return parts if len(parts) > 1 else parts[0]
-
-
-def _loop(targets: list[str], set_name: str) -> str:
-    return (
-        f"{targets[0]} in {set_name}"
-        if len(targets) == 1
-        else f"({', '.join(targets)}) in {set_name}"
-    )
-
-
 def rlt(cm: CompiledModel, out: Reformulation) -> Reformulation | None:
     """Add RLT rows (and ties between duplicate products) to the product rule's result.
 
@@ -188,7 +172,7 @@ def rlt(cm: CompiledModel, out: Reformulation) -> Reformulation | None:
     for (xfam, fams), members in groups.items():
         r_set, rt = em.fresh("S"), em.fresh("r")
         xt = [em.fresh("i") for _ in lab(members[0][1])[1]]
-        em.sets[r_set] = SetDef(members=[_member([r, *lab(a)[1]]) for r, a, _ in members])
+        em.sets[r_set] = SetDef(members=[member([r, *lab(a)[1]]) for r, a, _ in members])
         sums = []
         for fam in fams:
             t_set, rr = em.fresh("S"), em.fresh("r")
@@ -196,15 +180,17 @@ def rlt(cm: CompiledModel, out: Reformulation) -> Reformulation | None:
             wt = [em.fresh("i") for _ in lab(first)[1]]
             em.sets[t_set] = SetDef(
                 members=[
-                    _member([r, *lab(w)[1]]) for r, _, ts in members for w in ts if lab(w)[0] == fam
+                    member([r, *lab(w)[1]]) for r, _, ts in members for w in ts if lab(w)[0] == fam
                 ]
             )
-            sums.append(f"sum({_ref(fam, wt)} for {_loop([rr, *wt], t_set)} if {rr} == {rt})")
+            sums.append(
+                f"sum({ref_text(fam, wt)} for {loop_text([rr, *wt], t_set)} if {rr} == {rt})"
+            )
         em.constraints.append(
             Constraint(
                 name=em.fresh("c"),
-                for_=_loop([rt, *xt], r_set),
-                expr=f"{' + '.join(sums)} == {_ref(xfam, xt)}",
+                for_=loop_text([rt, *xt], r_set),
+                expr=f"{' + '.join(sums)} == {ref_text(xfam, xt)}",
             )
         )
     tie_groups: dict[tuple[str, str], list[tuple[list[Any], list[Any]]]] = defaultdict(list)
@@ -214,13 +200,15 @@ def rlt(cm: CompiledModel, out: Reformulation) -> Reformulation | None:
     for (f1, f2), pairs in tie_groups.items():
         t1 = [em.fresh("i") for _ in pairs[0][0]]
         t2 = [em.fresh("i") for _ in pairs[0][1]]
-        expr = f"{_ref(f1, t1)} == {_ref(f2, t2)}"
+        expr = f"{ref_text(f1, t1)} == {ref_text(f2, t2)}"
         if not t1 and not t2:
             em.constraints.append(Constraint(name=em.fresh("c"), expr=expr))
             continue
         e_set = em.fresh("S")
-        em.sets[e_set] = SetDef(members=[_member([*p1, *p2]) for p1, p2 in pairs])
-        em.constraints.append(Constraint(name=em.fresh("c"), for_=_loop(t1 + t2, e_set), expr=expr))
+        em.sets[e_set] = SetDef(members=[member([*p1, *p2]) for p1, p2 in pairs])
+        em.constraints.append(
+            Constraint(name=em.fresh("c"), for_=loop_text(t1 + t2, e_set), expr=expr)
+        )
     for where, n in per_where.items():
         out.records.append(Record(where, "assignment row x binary product", "RLT rows", 0, n))
     if ties:

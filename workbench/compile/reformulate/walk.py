@@ -23,6 +23,7 @@ from workbench.compile.builder import _mentions
 from workbench.compile.context import Context
 from workbench.compile.plan import PConst, Plan
 from workbench.compile.reformulate.bounds import MissingBound, affine_bounds
+from workbench.compile.reformulate.columns import columns
 from workbench.compile.reformulate.emit import Emitter, Scope
 from workbench.compile.reformulate.records import Record
 from workbench.errors import ModelError
@@ -153,10 +154,7 @@ class Walker:
 
     def _integer_columns(self) -> np.ndarray:
         if self._integer is None:
-            mask = np.zeros(self.ctx.num_vars, dtype=bool)
-            for v in self.ctx.vars.values():
-                mask[v.offset : v.offset + v.size] = v.is_integer
-            self._integer = mask
+            self._integer = columns(self.ctx).integer
         return self._integer
 
     def record(self, construct: str, method: str, variables: int, rows: int) -> None:
