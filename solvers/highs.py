@@ -23,6 +23,7 @@ Conventions
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any, ClassVar
 
@@ -241,6 +242,7 @@ class HighsBackend(LinearFormBackend):
         {Capability.LP, Capability.MILP, Capability.QP, Capability.PURE_INTEGER}
     )
     rank: ClassVar[int] = 10
+    cancellable: ClassVar[bool] = True
 
     def available(self) -> Availability:
         """Whether highspy imports; its version."""
@@ -339,6 +341,18 @@ class HighsBackend(LinearFormBackend):
 
             h.cbMipImprovingSolution.subscribe(on_mip)
             h.cbMipLogging.subscribe(on_mip)
+        if options.cancel is not None:
+            if options.cancel.is_set():  # stopped before it started: nothing to solve
+                diag.native_status = "not started"
+                diag.message = "cancelled before the solve started"
+                return Result(
+                    Termination.INTERRUPTED,
+                    timings=timings,
+                    diagnostics=diag,
+                    log=cap.text,
+                    backend=self.name,
+                )
+            _on_cancel(h, options.cancel, mip=lf.is_mip)
         t1 = time.perf_counter()
         run_status = h.run()
         ms = h.getModelStatus()
@@ -429,6 +443,23 @@ class HighsBackend(LinearFormBackend):
                 diag.message += f" (found in {time.perf_counter() - t2:.2f}s)"
         res.log = cap.text
         return res
+
+
+def _on_cancel(h: Any, cancel: threading.Event, *, mip: bool) -> None:
+    """Stop HiGHS at its next interrupt check once *cancel* is set.
+
+    A MIP listens only to the MIP loop's check: HiGHS does not pass the simplex
+    check down to the LPs inside its branch and bound, and each check is a call
+    into Python that waits for the GIL.
+    """
+
+    def check(e: Any) -> None:
+        if cancel.is_set():
+            e.interrupt()
+
+    events = (h.cbMipInterrupt,) if mip else (h.cbSimplexInterrupt, h.cbIpmInterrupt)
+    for event in events:
+        event.subscribe(check)
 
 
 def _max_violation(lf: LinearForm, x: np.ndarray) -> float:

@@ -71,8 +71,11 @@ def test_qap_with_rlt_rows_matches_enumeration(seed, signed):
 
 def test_auto_sends_the_linearised_qap_to_a_linear_solver_and_says_so():
     flow, dist = _data(5, 0, False)
-    res = workbench.solve(_qap(flow, dist), time_limit=60)
+    res = workbench.solve(_qap(flow, dist), time_limit=60, threads=1)  # one solver: no race
     assert res.backend == "highs"
+    raced = workbench.solve(_qap(flow, dist), time_limit=60)
+    assert raced.diagnostics.extra["race"]["entrants"] == ["highs", "scip"]
+    assert raced.objective == pytest.approx(res.objective, abs=1e-6)
     text = res.diagnostics.extra["reformulation"]
     assert "assignment row x binary product -> RLT rows" in text
     assert "the same product twice -> tied" in text

@@ -26,6 +26,7 @@ from workbench.errors import (
 )
 from workbench.ir.io import load_model, model_from_dict
 from workbench.ir.model import Model
+from workbench.racing import race, rivals
 from workbench.reformulating import (
     GLOBAL_BACKENDS,
     Prepared,
@@ -307,8 +308,13 @@ def solve(
                 )
             result: Result = solve_linear(obj, opts)
         else:
-            assert structure is not None
-            result = be.solve(structure.model, opts)
+            assert structure is not None and prep is not None
+            racers = rivals(backend, name, prep, opts)
+            if racers:
+                sense = structure.model.objective.sense
+                result = race(racers, structure.model, opts, sense)
+            else:
+                result = be.solve(structure.model, opts)
     except WorkbenchError:
         raise
     except Exception as e:  # a crashed backend is a value, not a traceback

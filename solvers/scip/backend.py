@@ -38,6 +38,7 @@ import numpy as np
 
 from solvers._linear import HistoryRecorder, relative_gap, unknown_option
 from solvers.scip.build import ScipForm, build_linear, build_structure
+from solvers.scip.cancel import interrupt_on
 from solvers.scip.events import bound_value, history_handler
 from solvers.scip.status import termination
 from workbench.backends.base import Availability, Capability, SolveOptions
@@ -182,6 +183,8 @@ class ScipBackend:
     rank: ClassVar[int] = 22
     """After ``highs`` (10) and ``cpsat`` (20) for what they take; before ``scipy`` (25)
     and ``pyomo`` (30), so MIQP, nonconvex QP and MINLP come here."""
+    cancellable: ClassVar[bool] = True
+    """It honours ``SolveOptions.cancel`` (:func:`~solvers.scip.cancel.interrupt_on`)."""
     indicators: ClassVar[bool] = True
     """Indicator rows (``when``) become SCIP indicator constraints (:func:`add_indicator`)."""
 
@@ -284,7 +287,13 @@ class ScipBackend:
             )
         t0 = time.perf_counter()
         res = self._attempt(load, options, params, timings, diag, lp)
-        if _loose_proof(res) and _FEASTOL not in params and options.feas_tol is None:
+        cancelled = options.cancel is not None and options.cancel.is_set()
+        if (
+            _loose_proof(res)
+            and _FEASTOL not in params
+            and options.feas_tol is None
+            and not cancelled
+        ):
             res = self._tighter(res, load, options, params, lp, time.perf_counter() - t0)
         if _loose_proof(res) and not _within_convention(res):
             res.termination = Termination.FEASIBLE
@@ -353,7 +362,7 @@ class ScipBackend:
             log_path = Path(tmp) / "scip.log"
             m = _new_model(options, params, log_path, lp)  # OptionsError before any work
             try:
-                res = self._run(m, load, timings, diag, lp)
+                res = self._run(m, load, timings, diag, lp, options)
             except WorkbenchError:
                 raise
             except Exception as e:  # a crash inside SCIP is a value, not a traceback
@@ -369,6 +378,7 @@ class ScipBackend:
         timings: Timings,
         diag: Diagnostics,
         lp: bool,
+        options: SolveOptions,
     ) -> Result:
         t1 = time.perf_counter()
         form = load(m)
@@ -384,11 +394,17 @@ class ScipBackend:
         m.includeEventhdlr(
             history_handler(hist), "workbench_history", "records the anytime history"
         )
+        cancel = options.cancel
+        if cancel is not None and cancel.is_set():  # stopped before it started
+            diag.native_status = "not started"
+            diag.message = "cancelled before the solve started"
+            return Result(Termination.INTERRUPTED, timings=timings, diagnostics=diag)
         t2 = time.perf_counter()
         # without the GIL: other Python threads (a batch's watchdog, the app's server, a
         # solver beside it) keep running; the history handler takes the GIL when it fires.
         # With optimize() a thread ticking every 10 ms got 14 ticks in a 5 s solve.
-        m.optimizeNogil()
+        with interrupt_on(m, cancel):
+            m.optimizeNogil()
         timings.solve = time.perf_counter() - t2
 
         native = str(m.getStatus())

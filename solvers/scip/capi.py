@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BulkRows", "bulk_rows", "constraints_at"]
+__all__ = ["BulkRows", "bulk_rows", "constraints_at", "lp_interrupter"]
 
 _OKAY = 1  # SCIP_OKAY
 _MAJORS = (8, 9, 10)
@@ -251,3 +251,38 @@ def constraints_at(
                 f"not {name_of(k)!r}: the model changed after it was built"
             )
     return out
+
+
+@functools.cache
+def _interrupt_lp() -> Any:
+    """``SCIPinterruptLP`` (``None`` where it is not exported)."""
+    try:
+        from pyscipopt import scip
+
+        fn = ctypes.CDLL(scip.__file__).SCIPinterruptLP
+    except (ImportError, OSError, AttributeError):
+        return None
+    fn.argtypes = [_P, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def lp_interrupter(model: Any) -> Callable[[], bool] | None:
+    """A function stopping the LP that SCIP is solving for *model* now (``None``: not available).
+
+    ``SCIPinterruptLP`` makes the LP solver give up at its next iteration; SCIP's
+    own interrupt (``interruptSolve``) is looked at only between LP solves, and
+    one root LP of a large model can take most of a minute.  The function returns
+    whether SCIP accepted the call; call it only in the solving stage.
+    """
+    fn = _interrupt_lp()
+    lib = _library()
+    if fn is None or lib is None:
+        return None
+    try:
+        if int(str(model.version()).split(".")[0]) not in _MAJORS:
+            return None
+        scip_ptr = lib.capsule_pointer(model.to_ptr(False), b"scip")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return lambda: bool(fn(scip_ptr, 1) == _OKAY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -101,6 +102,10 @@ class SolveOptions:
     """An absolute feasibility tolerance the model needs, set by ``solve`` from the
     reformulation (the perspective split's cones: 1e-9); a backend with such a
     tolerance starts with it unless its own options set one."""
+    cancel: threading.Event | None = None
+    """A stop request (``solve`` races two backends and stops the slower one): a backend
+    that supports it (attribute ``cancellable = True``) stops soon after the event is set
+    and returns what it has (``interrupted``, or ``feasible`` with its incumbent)."""
 
 
 @runtime_checkable
@@ -136,3 +141,5 @@ class Backend(Protocol):
 #   supports(cls: Classification) -> Availability   (a classmethod/staticmethod)
 #       refine `capabilities` at run time, e.g. a wrapper whose installed
 #       solvers cannot take this class; `auto` then skips it, naming why.
+#   cancellable: ClassVar[bool] = True
+#       the backend honours SolveOptions.cancel (solve races only such backends).

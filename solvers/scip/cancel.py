@@ -1,0 +1,59 @@
+"""Stopping a running SCIP solve from another thread (``SolveOptions.cancel``)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from solvers.scip.capi import lp_interrupter
+
+__all__ = ["interrupt_on"]
+
+_POLL = 0.01
+"""Seconds between checks of the stop request, and between repeated interrupts."""
+
+_PRESOLVING, _SOLVING = 5, 9
+"""The long SCIP stages, where an interrupt is allowed and takes effect (SCIP refuses the
+call in some stages in between, printing an error, and clears the flag when a solve starts)."""
+
+
+@contextlib.contextmanager
+def interrupt_on(m: Any, cancel: threading.Event | None) -> Iterator[None]:
+    """Interrupt SCIP model *m* while inside the block, once *cancel* is set.
+
+    A watcher thread waits for *cancel* and then calls ``interruptSolve`` every
+    ``_POLL`` seconds until the block ends: SCIP resets the flag when a solve
+    starts, so one call made just before ``optimize`` would be lost.  SCIP
+    checks the flag between presolve rounds, nodes and LP solves; an LP being
+    solved is stopped too (``SCIPinterruptLP``), since one root LP of a large
+    model can run for most of a minute.  The solving thread runs without the
+    GIL, so the watcher gets to run.
+    """
+    if cancel is None:
+        yield
+        return
+    done = threading.Event()
+
+    stop_lp = lp_interrupter(m)
+
+    def watch() -> None:
+        while not done.is_set():
+            if not cancel.wait(_POLL):
+                continue
+            with contextlib.suppress(Exception):  # a stage without a solve to stop
+                stage = int(m.getStage())
+                if stage in (_PRESOLVING, _SOLVING):
+                    m.interruptSolve()
+                if stage == _SOLVING and stop_lp is not None:
+                    stop_lp()
+            done.wait(_POLL)
+
+    watcher = threading.Thread(target=watch, name="wb-scip-cancel", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
