@@ -35,7 +35,7 @@ from workbench.backends.registry import BACKENDS, availability, get_backend
 from workbench.classification import covers
 from workbench.result import Result, Termination
 
-__all__ = ["RACERS", "race", "rivals"]
+__all__ = ["RACERS", "describe_race", "race", "rivals"]
 
 RACERS = ("highs", "scip")
 """The MILP solvers raced, in order of preference on a tie."""
@@ -249,3 +249,21 @@ def _best(names: tuple[str, ...], done: dict[str, _Finish], sense: str) -> Resul
     if pick.objective is not None and pick.bound is not None:
         pick.gap = abs(pick.objective - pick.bound) / max(1.0, abs(pick.objective))
     return pick
+
+
+def describe_race(race: Any) -> str:
+    """One line from ``result.diagnostics.extra["race"]`` (``""`` for anything else).
+
+    For example ``highs vs scip: scip concluded first (0.05 s); highs stopped``.
+    """
+    if not isinstance(race, dict) or not isinstance(race.get("runs"), dict):
+        return ""
+    names = " vs ".join(str(n) for n in race.get("entrants", []))
+    runs: dict[str, Any] = race["runs"]
+    winner = race.get("winner")
+    if winner is None:
+        return f"{names}: neither concluded; the best incumbent and the tightest bound are shown"
+    secs = runs.get(winner, {}).get("seconds")
+    first = f"{winner} concluded first" + (f" ({secs:.3g} s)" if isinstance(secs, float) else "")
+    stopped = [n for n, r in runs.items() if isinstance(r, dict) and r.get("stopped_by_race")]
+    return f"{names}: {first}" + (f"; {', '.join(stopped)} stopped" if stopped else "")

@@ -224,7 +224,10 @@ def solve(
         chosen by the reformulated class; indicators stay for a backend that takes
         them natively); ``True`` always, every rule; ``False`` never.
         Results name only the user's variables; what was rewritten is in
-        ``result.diagnostics.extra["reformulations"]``.
+        ``result.diagnostics.extra["reformulations"]``.  With ``backend="auto"``,
+        a model the rewrite left a MILP is raced on HiGHS and SCIP (see
+        :mod:`workbench.racing`; not with ``threads=1``, ``verbose`` or
+        backend options): the first proof wins, ``result.backend`` names it.
     **options
         Backend-specific options, validated by the backend.
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from workbench.racing import describe_race
+
 if TYPE_CHECKING:
     from workbench.ir.model import Model
     from workbench.result import Result
@@ -110,6 +112,9 @@ def render_result(result: Result, model: Model | None = None, *, key: str = "res
         )
     elif not result.termination.has_solution:
         st.warning(f"No solution: the model is {term.replace('_', ' ')}.")
+    for note in (diag.extra.get("reformulation"), describe_race(diag.extra.get("race"))):
+        if isinstance(note, str) and note:
+            st.caption(note)
     for w in diag.warnings:
         st.caption(f"warning: {w}")
     if diag.iis:

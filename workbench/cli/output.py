@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workbench.errors import ModelError, WorkbenchError
+from workbench.racing import describe_race
 from workbench.result import Termination
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def print_result(result: Result, console: Console, *, max_rows: int = MAX_VALUE_
     reform = result.diagnostics.extra.get("reformulation")
     if isinstance(reform, str):
         summary.add_row("reformulated", Text(reform.removeprefix("reformulated: ")))
-    raced = _race_line(result.diagnostics.extra.get("race"))
+    raced = describe_race(result.diagnostics.extra.get("race"))
     if raced:
         summary.add_row("race", Text(raced))
     console.print(summary)
@@ -203,18 +204,3 @@ def print_result(result: Result, console: Console, *, max_rows: int = MAX_VALUE_
         console.print(Text("irreducible infeasible subset (IIS):", style="bold yellow"))
         for name in result.diagnostics.iis:
             console.print(Text(f"  {name}"), soft_wrap=True)
-
-
-def _race_line(race: Any) -> str:
-    """``highs vs scip: scip proved it first (0.05 s); highs stopped`` from ``extra["race"]``."""
-    if not isinstance(race, dict) or not isinstance(race.get("runs"), dict):
-        return ""
-    names = " vs ".join(str(n) for n in race.get("entrants", []))
-    runs: dict[str, Any] = race["runs"]
-    winner = race.get("winner")
-    if winner is None:
-        return f"{names}: neither concluded; the best incumbent and the tightest bound are shown"
-    secs = runs.get(winner, {}).get("seconds")
-    first = f"{winner} concluded first" + (f" ({secs:.3g} s)" if isinstance(secs, float) else "")
-    stopped = [n for n, r in runs.items() if isinstance(r, dict) and r.get("stopped_by_race")]
-    return f"{names}: {first}" + (f"; {', '.join(stopped)} stopped" if stopped else "")
