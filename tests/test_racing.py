@@ -288,3 +288,41 @@ def test_the_cli_says_who_won_the_race(tmp_path: Any) -> None:
     assert out.exit_code == 0, out.output
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("race"))
     assert "highs vs scip:" in line and "concluded first" in line
+
+
+def test_the_rival_starts_later_with_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    limits: dict[str, float | None] = {}
+
+    def record(name: str, result: Result) -> Any:
+        def solve(options: SolveOptions) -> Result:
+            limits[name] = options.time_limit
+            if name == "a":
+                time.sleep(0.05)  # longer than the head start: the rival runs
+            return result
+
+        return solve
+
+    _with_fakes(
+        monkeypatch,
+        a=record("a", _result(Termination.OPTIMAL, 1.0, 1.0)),
+        b=record("b", _result(Termination.FEASIBLE, 2.0, 0.0)),
+    )
+    res = racing.race(("a", "b"), None, SolveOptions(time_limit=5.0), "min")
+    assert res.objective == 1.0
+    assert limits["a"] == 5.0
+    assert limits["b"] is not None and 5.0 - 1.0 < limits["b"] <= 5.0 - racing.HEAD_START
+
+
+def test_a_cancel_request_calls_its_hooks_once_set() -> None:
+    from workbench.backends.base import Cancel
+
+    calls: list[str] = []
+    stop = Cancel()
+    remove = stop.on_set(lambda: calls.append("a"))
+    stop.on_set(lambda: calls.append("b"))()  # removed at once: never called
+    assert calls == [] and not stop.is_set()
+    stop.set()
+    assert calls == ["a"] and stop.is_set()
+    remove()
+    stop.on_set(lambda: calls.append("late"))  # already set: called now
+    assert calls == ["a", "late"]

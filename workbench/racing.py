@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from workbench.backends.base import Capability, SolveOptions
+from workbench.backends.base import Cancel, Capability, SolveOptions
 from workbench.backends.registry import BACKENDS, availability, get_backend
 from workbench.classification import covers
 from workbench.result import Result, Termination
@@ -125,6 +125,9 @@ def _run(
             res = Result(Termination.INTERRUPTED, backend=name)
             res.diagnostics.message = "not started: another solver concluded first"
         else:
+            if delay > 0 and options.time_limit is not None:  # the caller's limit holds for all
+                left = options.time_limit - (time.perf_counter() - t0)
+                options = replace(options, time_limit=max(0.0, left))
             res = get_backend(name).solve(model, options)
         out.put(_Finish(name, res, None, time.perf_counter() - t0))
     except BaseException as e:  # handed to the caller's thread
@@ -156,7 +159,7 @@ def race(names: tuple[str, ...], model: Any, options: SolveOptions, sense: str) 
     BaseException
         What the preferred backend raised, when no backend returned a result.
     """
-    cancel = threading.Event()
+    cancel = Cancel()
     finished: queue.Queue[_Finish] = queue.Queue()
     t0 = time.perf_counter()
     threads = [

@@ -23,9 +23,11 @@ call in some stages in between, printing an error, and clears the flag when a so
 def interrupt_on(m: Any, cancel: threading.Event | None) -> Iterator[None]:
     """Interrupt SCIP model *m* while inside the block, once *cancel* is set.
 
-    A watcher thread waits for *cancel* and then calls ``interruptSolve`` every
-    ``_POLL`` seconds until the block ends: SCIP resets the flag when a solve
-    starts, so one call made just before ``optimize`` would be lost.  SCIP
+    A watcher thread waits for *cancel* (on its hook when it is a
+    :class:`~workbench.backends.base.Cancel`, otherwise polling every ``_POLL``
+    seconds), then calls ``interruptSolve`` every ``_POLL`` seconds until the
+    block ends: SCIP resets the flag when a solve starts, so one call made just
+    before ``optimize`` would be lost.  SCIP
     checks the flag between presolve rounds, nodes and LP solves; an LP being
     solved is stopped too (``SCIPinterruptLP``), since one root LP of a large
     model can run for most of a minute.  The solving thread runs without the
@@ -35,13 +37,17 @@ def interrupt_on(m: Any, cancel: threading.Event | None) -> Iterator[None]:
         yield
         return
     done = threading.Event()
-
+    wake = threading.Event()  # set by the request (through its hook) or by the block's end
+    on_set = getattr(cancel, "on_set", None)
+    unhook = on_set(wake.set) if on_set is not None else None
     stop_lp = lp_interrupter(m)
 
     def watch() -> None:
         while not done.is_set():
-            if not cancel.wait(_POLL):
+            if not wake.wait(None if unhook is not None else _POLL) and not cancel.is_set():
                 continue
+            if done.is_set():
+                return
             with contextlib.suppress(Exception):  # a stage without a solve to stop
                 stage = int(m.getStage())
                 if stage in (_PRESOLVING, _SOLVING):
@@ -56,4 +62,7 @@ def interrupt_on(m: Any, cancel: threading.Event | None) -> Iterator[None]:
         yield
     finally:
         done.set()
+        wake.set()
         watcher.join()
+        if unhook is not None:
+            unhook()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -78,6 +79,41 @@ def module_availability(module: str, package: str | None = None, reason: str = "
     except importlib.metadata.PackageNotFoundError:
         version = None
     return Availability(True, reason, version)
+
+
+class Cancel(threading.Event):
+    """A stop request (``SolveOptions.cancel``) that also calls hooks when it is set.
+
+    A backend that watches for it in a thread of its own waits on a hook, not a
+    timer, so it neither polls nor keeps its caller waiting once its solve is done.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hooks: list[Callable[[], None]] = []
+        self._hooks_lock = threading.Lock()
+
+    def on_set(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Call *hook* when the request is set (now, if it already is); returns its remover."""
+        with self._hooks_lock:
+            self._hooks.append(hook)
+        if self.is_set():
+            hook()
+
+        def remove() -> None:
+            with self._hooks_lock:
+                if hook in self._hooks:
+                    self._hooks.remove(hook)
+
+        return remove
+
+    def set(self) -> None:
+        """Set the request and call every hook."""
+        super().set()
+        with self._hooks_lock:
+            hooks = list(self._hooks)
+        for hook in hooks:
+            hook()
 
 
 @dataclass
