@@ -32,6 +32,7 @@ import numpy as np
 from solvers._linear import (
     HistoryRecorder,
     LinearFormBackend,
+    compile_model,
     finite,
     relative_gap,
     unknown_option,
@@ -254,6 +255,20 @@ class HighsBackend(LinearFormBackend):
             )
         v = f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
         return Availability(True, version=v)
+
+    def infeasible_subset(self, model: Any, options: SolveOptions) -> tuple[list[str] | None, str]:
+        """An IIS of *model*'s LP relaxation (see :func:`compute_iis`), without solving the MIP.
+
+        Used when another solver proved the model infeasible (a race) and gave no IIS.
+        """
+        import highspy
+
+        lf, _ = compile_model(model, options)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        if load_into_highs(h, lf) == highspy.HighsStatus.kError:
+            return None, "HiGHS rejected the model"
+        return compute_iis(h, lf)
 
     def solve_linear(
         self, lf: LinearForm, options: SolveOptions, *, build_time: float = 0.0

@@ -18,6 +18,7 @@ from workbench.backends.registry import availability, get_backend
 from workbench.compile.linear_form import LinearForm
 from workbench.ir import model_from_dict
 from workbench.result import Diagnostics, Result, Termination
+from workbench.solving import route
 
 pytestmark = pytest.mark.skipif(
     not (availability("highs").ok and availability("scip").ok), reason="needs highs and scip"
@@ -326,3 +327,29 @@ def test_a_cancel_request_calls_its_hooks_once_set() -> None:
     remove()
     stop.on_set(lambda: calls.append("late"))  # already set: called now
     assert calls == ["a", "late"]
+
+
+def test_an_infeasible_race_explains_itself_whoever_wins() -> None:
+    # assign 3 jobs to 2 machines with a makespan cap of 2 and every job of length 2:
+    # the LP relaxation is already infeasible, so there is an IIS
+    data = _makespan([2, 2, 2], 2)
+    data["constraints"].append(
+        {"name": "cap", "for": "k in M", "expr": "sum(p[j] * x[j, k] for j in J) <= 2"}
+    )
+    data["constraints"].append({"name": "short", "expr": "max(x[1, 1], x[2, 1]) <= 1"})
+    res = workbench.solve(model_from_dict(data), time_limit=30)
+    assert res.termination is Termination.INFEASIBLE
+    assert res.diagnostics.iis, res.diagnostics.message
+    assert any(name.startswith(("cap", "assign")) for name in res.diagnostics.iis)
+    assert res.diagnostics.extra["race"]["entrants"] == ["highs", "scip"]
+    # when SCIP proves it (it gives no IIS), HiGHS explains it on the LP relaxation
+    model = model_from_dict(data)
+    _, prep = route(model, "auto")
+    opts = SolveOptions(time_limit=30, structure=prep.structure)
+    scip = get_backend("scip").solve(prep.structure.model, opts)
+    assert scip.termination is Termination.INFEASIBLE and not scip.diagnostics.iis
+    racing._explain(("scip", "highs"), prep.structure.model, opts, scip)
+    assert scip.diagnostics.iis and any(
+        n.startswith(("cap", "assign")) for n in scip.diagnostics.iis
+    )
+    assert "irreducible infeasible subset" in (scip.diagnostics.message or "")

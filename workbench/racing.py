@@ -220,7 +220,28 @@ def race(names: tuple[str, ...], model: Any, options: SolveOptions, sense: str) 
         assert err is not None
         raise err
     res.diagnostics.extra["race"] = record
+    if res.termination is Termination.INFEASIBLE and not res.diagnostics.iis:
+        _explain(names, model, options, res)
     return res
+
+
+def _explain(names: tuple[str, ...], model: Any, options: SolveOptions, res: Result) -> None:
+    """Add an IIS from an entrant that computes one (``infeasible_subset``) to *res*."""
+    for name in names:
+        backend = get_backend(name)
+        find = getattr(backend, "infeasible_subset", None)
+        if find is None:
+            continue
+        try:
+            iis, message = find(model, replace(options, cancel=None))
+        except Exception as e:  # the proof stands without an explanation
+            res.diagnostics.warnings.append(f"no IIS: {name} failed computing one ({e})")
+            return
+        res.diagnostics.iis = iis
+        res.diagnostics.message = (
+            f"{res.diagnostics.message}; {message}" if res.diagnostics.message else message
+        )
+        return
 
 
 def _better(a: float, b: float, sense: str) -> bool:

@@ -179,3 +179,7 @@ class Backend(Protocol):
 #       solvers cannot take this class; `auto` then skips it, naming why.
 #   cancellable: ClassVar[bool] = True
 #       the backend honours SolveOptions.cancel (solve races only such backends).
+#   infeasible_subset(self, model: Model, options: SolveOptions)
+#           -> tuple[list[str] | None, str]
+#       an IIS (and a message) without solving the model; a race asks the backend
+#       that has one when another backend proved the model infeasible.
