@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import workbench
+from workbench.backends.registry import availability
 from workbench.compile.reformulate import reformulate
 from workbench.compile.structure import compile_structure
 from workbench.errors import ModelError
@@ -184,3 +185,42 @@ def test_random_indicator_models_match_enumeration(coefs, op, sense, generator_m
             continue
         assert res.termination is Termination.OPTIMAL, backend
         assert res.objective == pytest.approx(min(vals) if sense == "min" else max(vals)), backend
+
+
+def _switch_off(ub: float) -> dict:
+    """min sum (x_i - t_i)^2 with two x switched off by indicators: a convex MIQP for scip."""
+    return {
+        "sets": {"I": {"range": [1, 4]}},
+        "params": {"t": {"index": ["I"], "values": [3.0, 1.0, 2.0, 4.0]}},
+        "variables": {
+            "x": {"index": ["I"], "lb": 0, "ub": ub},
+            "off": {"index": ["I"], "domain": "binary"},
+        },
+        "objective": {"sense": "min", "expr": "sum((x[i] - t[i]) ** 2 for i in I)"},
+        "constraints": [
+            {"name": "zero", "for": "i in I", "expr": "x[i] <= 0", "when": "off[i]"},
+            {"name": "two_off", "expr": "sum(off[i] for i in I) >= 2"},
+        ],
+    }
+
+
+@pytest.mark.skipif(not availability("scip").ok, reason="needs scip")
+@pytest.mark.parametrize(("ub", "big_m"), [(5.0, True), (500.0, False)])
+def test_auto_gives_scip_tight_big_m_rows_and_keeps_loose_ones_native(ub, big_m):
+    from workbench.reformulating import INDICATOR_BIG_M
+    from workbench.solving import route
+
+    model = model_from_dict(_switch_off(ub))
+    name, prep = route(model, "auto")
+    methods = {r.method for r in prep.reform.records} if prep.reform else set()
+    assert name == "scip"
+    assert ("big-M" in methods) is big_m and (ub <= INDICATOR_BIG_M) is big_m
+    assert any(c.when for c in prep.structure.model.constraints) is not big_m
+    res = workbench.solve(model, time_limit=30)
+    assert res.termination is Termination.OPTIMAL
+    assert res.objective == pytest.approx(1.0 + 4.0, abs=1e-6)  # t = 1 and 2 switched off
+    named = workbench.solve(model, backend="scip", time_limit=30)  # named: native, as asked
+    assert named.objective == pytest.approx(5.0, abs=1e-6)
+    assert not any(
+        r["construct"] == "indicator" for r in named.diagnostics.extra.get("reformulations", [])
+    )

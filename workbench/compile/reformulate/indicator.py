@@ -42,6 +42,8 @@ def indicator_rows(
     for k, (a, op, b) in enumerate(_sides(node)):
         lo, hi = w.bounds(BinOp("-", a, b), gens)
         slack = np.maximum(hi, 0.0) if op == "<=" else np.maximum(-lo, 0.0)
+        if slack.size:
+            w.indicator_m = max(w.indicator_m, float(np.max(slack)))
         big = BinOp("*", w.em.data("M", scope, slack), BinOp("-", Num(1), y))
         rhs = BinOp("+" if op == "<=" else "-", b, big)
         out.append(

@@ -86,6 +86,8 @@ class Reformulation:
 
     feas_tol: float | None = None
     """A feasibility tolerance the rewritten model needs (``None``: the solver's default)."""
+    indicator_m: float = 0.0
+    """The largest big-M of the rows written for indicators (0: none written)."""
 
     @property
     def changed(self) -> bool:

@@ -111,6 +111,7 @@ def _indicators(
     out.records += w.records
     out.left += [m for m in w.left if m not in out.left]
     out.aux_variables |= set(em.variables)
+    out.indicator_m = max(out.indicator_m, w.indicator_m)
     return em.merged(model, model.objective.expr, cons)
 
 

@@ -63,6 +63,8 @@ class Walker:
     where: str = ""
     records: list[Record] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
+    indicator_m: float = 0.0
+    """The largest big-M written for an indicator row so far."""
     _scopes: dict[tuple[Gen, ...], Scope] = field(default_factory=dict)
     _integer: np.ndarray | None = None
 
