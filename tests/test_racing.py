@@ -353,3 +353,11 @@ def test_an_infeasible_race_explains_itself_whoever_wins() -> None:
         n.startswith(("cap", "assign")) for n in scip.diagnostics.iis
     )
     assert "irreducible infeasible subset" in (scip.diagnostics.message or "")
+
+
+def test_a_rival_with_no_time_left_does_not_start() -> None:
+    model = model_from_dict(_makespan([7, 3, 9, 4, 4, 8, 2, 6, 5, 5, 3, 8], 4))
+    res = workbench.solve(model, time_limit=0.001)
+    runs = res.diagnostics.extra["race"]["runs"]
+    assert runs["scip"]["error"] is None  # not an options error for a non-positive limit
+    assert runs["scip"]["termination"] == "time_limit"  # the 1 ms were gone after the head start

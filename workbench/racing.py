@@ -125,10 +125,15 @@ def _run(
             res = Result(Termination.INTERRUPTED, backend=name)
             res.diagnostics.message = "not started: another solver concluded first"
         else:
+            left = None
             if delay > 0 and options.time_limit is not None:  # the caller's limit holds for all
                 left = options.time_limit - (time.perf_counter() - t0)
-                options = replace(options, time_limit=max(0.0, left))
-            res = get_backend(name).solve(model, options)
+                options = replace(options, time_limit=left)
+            if left is not None and left <= 0:
+                res = Result(Termination.TIME_LIMIT, backend=name)
+                res.diagnostics.message = "not started: no time left after the head start"
+            else:
+                res = get_backend(name).solve(model, options)
         out.put(_Finish(name, res, None, time.perf_counter() - t0))
     except BaseException as e:  # handed to the caller's thread
         out.put(_Finish(name, None, e, time.perf_counter() - t0))
