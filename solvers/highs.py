@@ -318,6 +318,13 @@ class HighsBackend(LinearFormBackend):
                 backend=self.name,
             )
 
+    def _early(
+        self, term: Termination, message: str, diag: Diagnostics, timings: Timings, cap: _Capture
+    ) -> Result:
+        """A result without a solve (bad data, a rejected model, a stop before the start)."""
+        diag.message = message
+        return Result(term, timings=timings, diagnostics=diag, log=cap.text, backend=self.name)
+
     def _run(
         self, h: Any, cap: _Capture, lf: LinearForm, options: SolveOptions, timings: Timings
     ) -> Result:
@@ -326,26 +333,15 @@ class HighsBackend(LinearFormBackend):
         diag = Diagnostics(warnings=list(lf.warnings))
         bad = _bad_data(lf)
         if bad:
-            diag.message = f"the model is malformed: {bad}"
-            return Result(
-                Termination.ERROR,
-                timings=timings,
-                diagnostics=diag,
-                log=cap.text,
-                backend=self.name,
+            return self._early(
+                Termination.ERROR, f"the model is malformed: {bad}", diag, timings, cap
             )
         t0 = time.perf_counter()
         status = load_into_highs(h, lf)
         timings.load = time.perf_counter() - t0
         if status == highspy.HighsStatus.kError:
-            diag.message = f"HiGHS rejected the model: {cap.errors() or 'passModel failed'}"
-            return Result(
-                Termination.ERROR,
-                timings=timings,
-                diagnostics=diag,
-                log=cap.text,
-                backend=self.name,
-            )
+            why = f"HiGHS rejected the model: {cap.errors() or 'passModel failed'}"
+            return self._early(Termination.ERROR, why, diag, timings, cap)
 
         hist = HistoryRecorder()
         if lf.is_mip:
@@ -359,14 +355,8 @@ class HighsBackend(LinearFormBackend):
         if options.cancel is not None:
             if options.cancel.is_set():  # stopped before it started: nothing to solve
                 diag.native_status = "not started"
-                diag.message = "cancelled before the solve started"
-                return Result(
-                    Termination.INTERRUPTED,
-                    timings=timings,
-                    diagnostics=diag,
-                    log=cap.text,
-                    backend=self.name,
-                )
+                why = "cancelled before the solve started"
+                return self._early(Termination.INTERRUPTED, why, diag, timings, cap)
             _on_cancel(h, options.cancel, mip=lf.is_mip)
         t1 = time.perf_counter()
         run_status = h.run()
