@@ -361,3 +361,13 @@ def test_a_rival_with_no_time_left_does_not_start() -> None:
     runs = res.diagnostics.extra["race"]["runs"]
     assert runs["scip"]["error"] is None  # not an options error for a non-positive limit
     assert runs["scip"]["termination"] == "time_limit"  # the 1 ms were gone after the head start
+
+
+def test_no_race_in_a_process_given_one_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a batch worker gets its share of the machine (LocalExecutor sets WORKBENCH_CPUS)
+    monkeypatch.setenv(racing.CPU_SHARE_ENV, "1")
+    assert racing.cpu_count() == 1
+    res = workbench.solve(model_from_dict(_makespan([4, 3, 3, 2, 2], 2)), time_limit=30)
+    assert res.termination is Termination.OPTIMAL and "race" not in res.diagnostics.extra
+    monkeypatch.setenv(racing.CPU_SHARE_ENV, "64")  # a cap, never more than the affinity
+    assert racing.cpu_count() <= len(__import__("os").sched_getaffinity(0))

@@ -35,7 +35,7 @@ from workbench.backends.registry import BACKENDS, availability, get_backend
 from workbench.classification import covers
 from workbench.result import Result, Termination
 
-__all__ = ["RACERS", "describe_race", "race", "rivals"]
+__all__ = ["CPU_SHARE_ENV", "RACERS", "cpu_count", "describe_race", "race", "rivals"]
 
 RACERS = ("highs", "scip")
 """The MILP solvers raced, in order of preference on a tie."""
@@ -56,11 +56,19 @@ CONCLUSIVE = (
 """Terminations that end a race: nothing the other solver finds can change them."""
 
 
-def _cpus() -> int:
+CPU_SHARE_ENV = "WORKBENCH_CPUS"
+"""Environment variable: the CPUs this process may use (a batch worker gets its share of
+the machine, so a batch with one worker per core does not race two solvers per worker)."""
+
+
+def cpu_count() -> int:
+    """CPUs this process may use: its affinity, capped by ``WORKBENCH_CPUS`` when set."""
     try:
-        return len(os.sched_getaffinity(0))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    share = os.environ.get(CPU_SHARE_ENV, "")
+    return min(n, int(share)) if share.isdigit() and int(share) > 0 else n
 
 
 def _fits(name: str, prep: Any) -> bool:
@@ -98,7 +106,7 @@ def rivals(requested: str, chosen: str, prep: Any, options: SolveOptions) -> tup
         return ()
     if options.verbose or options.extra or options.feas_tol is not None:
         return ()
-    if (options.threads is not None and options.threads < 2) or _cpus() < 2:
+    if (options.threads is not None and options.threads < 2) or cpu_count() < 2:
         return ()
     names = (chosen, *(n for n in RACERS if n != chosen))
     return names if all(_fits(n, prep) for n in names) else ()

@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection, wait
 from queue import Empty
 from typing import Any
 
+from workbench.racing import CPU_SHARE_ENV, cpu_count
 from workbench.runs.jobs import Job, job_kind, run_job
 from workbench.runs.llm_lane import (
     LLMLane,
@@ -42,9 +43,11 @@ DEFAULT_LLM_CONCURRENCY = 32
 __all__ = ["LocalExecutor"]
 
 
-def _worker_main(conn: Connection) -> None:
+def _worker_main(conn: Connection, cpus: int = 0) -> None:
     # Workers ignore Ctrl-C; the parent decides what happens to a batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if cpus > 0:  # this worker's share of the machine: a solve races two solvers only if >= 2
+        os.environ[CPU_SHARE_ENV] = str(cpus)
     _warm()  # before the first job's clock starts
 
     try:
@@ -150,7 +153,8 @@ class LocalExecutor:
 
     def _spawn(self) -> _Slot:
         parent, child = self.ctx.Pipe(duplex=True)
-        proc = self.ctx.Process(target=_worker_main, args=(child,), daemon=True)  # type: ignore[attr-defined]
+        share = max(1, cpu_count() // max(1, self.workers))
+        proc = self.ctx.Process(target=_worker_main, args=(child, share), daemon=True)  # type: ignore[attr-defined]
         proc.start()
         child.close()
         return _Slot(proc, parent)
