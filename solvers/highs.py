@@ -22,7 +22,10 @@ Conventions
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
 import threading
 import time
 from typing import Any, ClassVar
@@ -37,7 +40,12 @@ from solvers._linear import (
     relative_gap,
     unknown_option,
 )
-from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.backends.base import (
+    Availability,
+    Capability,
+    SolveOptions,
+    stopped_before_start,
+)
 from workbench.compile.linear_form import LinearForm
 from workbench.compile.mps import load_into_highs
 from workbench.errors import BackendUnavailableError, OptionsError
@@ -148,11 +156,20 @@ def apply_options(h: Any, options: SolveOptions, lines: list[str] | None = None)
 
 
 class _Capture:
-    """HiGHS log lines via the logging callback; echoed to stdout when verbose."""
+    """HiGHS's log: through the logging callback, and while HiGHS runs, unless verbose,
+    through a log file (:meth:`quiet`).
+
+    A callback is a call into Python that must take the GIL, and HiGHS logs a line
+    every few milliseconds: beside another thread holding the GIL (a raced solver's
+    build) each line waited up to Python's switch interval.  The callback stays on
+    while options are set, so that an option's error can be quoted at once.
+    """
 
     def __init__(self, h: Any, verbose: bool) -> None:
+        self.h = h
         self.lines: list[str] = []
         self.verbose = verbose
+        self._path: str | None = None
         h.setOptionValue("output_flag", True)
         h.setOptionValue("log_to_console", True)  # the callback fires only with this on
         h.cbLogging.subscribe(self._on_log)
@@ -163,9 +180,40 @@ class _Capture:
         if self.verbose:
             sys.stdout.write(msg)
 
+    def quiet(self) -> None:
+        """From now on log to a temporary file instead of the callback (not when verbose)."""
+        if self.verbose or self._path is not None:
+            return
+        fd, self._path = tempfile.mkstemp(prefix="workbench-highs-", suffix=".log")
+        os.close(fd)
+        self.h.cbLogging.unsubscribe(self._on_log)
+        self.h.setOptionValue("log_to_console", False)
+        self.h.setOptionValue("log_file", self._path)
+
+    def close(self) -> None:
+        """Take the log file's lines in, and remove the file."""
+        if self._path is None:
+            return
+        text = self._file_text()
+        self.h.setOptionValue("log_file", "")  # HiGHS closes the file
+        with contextlib.suppress(OSError):
+            os.unlink(self._path)
+        self._path = None
+        self.lines.append(text)
+
+    def _file_text(self) -> str:
+        if self._path is None:
+            return ""
+        try:
+            with open(self._path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
     @property
     def text(self) -> str:
-        return "".join(self.lines)
+        """The log so far."""
+        return "".join(self.lines) + self._file_text()
 
     def errors(self) -> str:
         found = [
@@ -317,6 +365,8 @@ class HighsBackend(LinearFormBackend):
                 log=cap.text,
                 backend=self.name,
             )
+        finally:
+            cap.close()
 
     def _early(
         self, term: Termination, message: str, diag: Diagnostics, timings: Timings, cap: _Capture
@@ -353,11 +403,12 @@ class HighsBackend(LinearFormBackend):
             h.cbMipImprovingSolution.subscribe(on_mip)
             h.cbMipLogging.subscribe(on_mip)
         if options.cancel is not None:
-            if options.cancel.is_set():  # stopped before it started: nothing to solve
+            if stopped_before_start(options.cancel):
                 diag.native_status = "not started"
                 why = "cancelled before the solve started"
                 return self._early(Termination.INTERRUPTED, why, diag, timings, cap)
             _on_cancel(h, options.cancel, mip=lf.is_mip)
+        cap.quiet()
         t1 = time.perf_counter()
         run_status = h.run()
         ms = h.getModelStatus()

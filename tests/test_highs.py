@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -146,6 +148,25 @@ def test_objective_offset_and_log_captured(capsys: pytest.CaptureFixture[str]) -
     assert res.objective == pytest.approx(9.5)
     assert "HiGHS" in res.log and "Optimal" in res.log
     assert capsys.readouterr().out == ""  # nothing printed unless verbose
+
+
+def test_the_run_logs_to_a_file_that_is_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # while HiGHS runs its log goes to a file, not through a Python callback; the
+    # result still holds the whole log, and the file is gone afterwards
+    import tempfile
+
+    made: list[str] = []
+    real = tempfile.mkstemp
+
+    def spy(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        fd, path = real(*args, **kwargs)
+        made.append(path)
+        return fd, path
+
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    res = solve(knapsack())
+    assert len(made) == 1 and not os.path.exists(made[0])
+    assert "Running HiGHS" in res.log and "Solving report" in res.log  # written to the file
 
 
 def test_verbose_echoes_the_log(capsys: pytest.CaptureFixture[str]) -> None:

@@ -371,3 +371,61 @@ def test_no_race_in_a_process_given_one_cpu(monkeypatch: pytest.MonkeyPatch) -> 
     assert res.termination is Termination.OPTIMAL and "race" not in res.diagnostics.extra
     monkeypatch.setenv(racing.CPU_SHARE_ENV, "64")  # a cap, never more than the affinity
     assert racing.cpu_count() <= len(__import__("os").sched_getaffinity(0))
+
+
+def test_a_held_start_waits_for_its_time_unless_stopped() -> None:
+    from workbench.backends.base import Cancel, stopped_before_start
+
+    assert stopped_before_start(None) is False
+    plain = threading.Event()
+    assert stopped_before_start(plain) is False
+    plain.set()
+    assert stopped_before_start(plain) is True  # a plain event is only looked at
+    t0 = time.perf_counter()
+    assert Cancel(start_at=t0 + 0.05).hold() is False  # the head start ran out
+    assert time.perf_counter() - t0 >= 0.05
+    stop = Cancel(start_at=time.perf_counter() + 30)
+    threading.Timer(0.05, stop.set).start()
+    t0 = time.perf_counter()
+    assert stopped_before_start(stop) is True  # stopped during the wait: no solve
+    assert time.perf_counter() - t0 < 10
+    assert Cancel().hold() is False  # no head start: at once
+
+
+def test_the_rival_builds_during_the_head_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.backends.base import stopped_before_start
+
+    seen: dict[str, float] = {}
+
+    def first(options: SolveOptions) -> Result:
+        time.sleep(0.1)
+        return _result(Termination.FEASIBLE, 2.0, 0.0)
+
+    def rival(options: SolveOptions) -> Result:
+        seen["called"] = time.perf_counter() - t0  # its build would run now
+        assert not stopped_before_start(options.cancel)
+        seen["started"] = time.perf_counter() - t0
+        return _result(Termination.OPTIMAL, 1.0, 1.0)
+
+    _with_fakes(monkeypatch, a=first, b=rival)
+    t0 = time.perf_counter()
+    res = racing.race(("a", "b"), None, SolveOptions(), "min")
+    assert res.objective == 1.0 and res.diagnostics.extra["race"]["winner"] == "b"
+    assert seen["called"] < racing.HEAD_START <= seen["started"]
+
+
+@pytest.mark.parametrize("name", ["highs", "scip"])
+def test_a_backend_stopped_in_its_head_start_never_solves(name: str) -> None:
+    from workbench.backends.base import Cancel
+
+    model = model_from_dict(_makespan([4, 3, 3, 2, 2], 2))
+    _, prep = route(model, "auto")
+    stop = Cancel(start_at=time.perf_counter() + 30)  # it builds, then waits to start
+    threading.Timer(0.05, stop.set).start()
+    t0 = time.perf_counter()
+    res = get_backend(name).solve(
+        prep.structure.model, SolveOptions(time_limit=60, structure=prep.structure, cancel=stop)
+    )
+    assert time.perf_counter() - t0 < 10
+    assert res.termination is Termination.INTERRUPTED and res.values == {}
+    assert "cancelled before the solve started" in (res.diagnostics.message or "")

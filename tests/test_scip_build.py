@@ -23,7 +23,7 @@ ps = pytest.importorskip("pyscipopt")
 
 from solvers.scip import ScipBackend  # noqa: E402
 from solvers.scip.build import build_linear, build_structure  # noqa: E402
-from solvers.scip.capi import bulk_rows, constraints_at  # noqa: E402
+from solvers.scip.capi import bulk_rows, constraints_at, new_model  # noqa: E402
 
 
 def _model() -> Any:
@@ -281,3 +281,34 @@ def test_quadratic_objective_row_in_one_call_matches_enumeration_and_the_other_p
                      SolveOptions(seed=0), {}, 0.0, [], lp=False)  # fmt: skip
         assert r.termination is Termination.OPTIMAL
         assert r.objective == pytest.approx(best, abs=1e-6)
+
+
+def test_a_model_made_without_the_gil_is_a_full_scip_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = new_model()
+    assert m is not None
+    plain = ps.Model()
+    # the same default plugins as pyscipopt.Model(): its parameters are all there
+    assert set(m.getParams()) == set(plain.getParams())
+    x = m.addVar("x", vtype="I", lb=0, ub=7, obj=-1.0)
+    m.addCons(2 * x <= 9)
+    m.hideOutput()
+    m.optimize()
+    assert m.getStatus() == "optimal" and m.getVal(x) == pytest.approx(4.0)
+    # where SCIP's functions cannot be reached, the backend makes its models as usual
+    import solvers.scip.capi as capi
+
+    monkeypatch.setattr(capi, "_creator", lambda: None)
+    assert capi.new_model() is None
+    res = ScipBackend().solve_linear(
+        LinearForm(
+            c=np.array([-1.0]),
+            A=sp.csr_matrix([[2.0]]),
+            row_lb=np.array([-math.inf]),
+            row_ub=np.array([9.0]),
+            col_lb=np.array([0.0]),
+            col_ub=np.array([7.0]),
+            integrality=np.array([1], dtype=np.uint8),
+        ),
+        SolveOptions(),
+    )
+    assert res.termination is Termination.OPTIMAL and res.objective == pytest.approx(-4.0)

@@ -39,9 +39,15 @@ import numpy as np
 from solvers._linear import HistoryRecorder, relative_gap, unknown_option
 from solvers.scip.build import ScipForm, build_linear, build_structure
 from solvers.scip.cancel import interrupt_on
+from solvers.scip.capi import new_model
 from solvers.scip.events import bound_value, history_handler
 from solvers.scip.status import termination
-from workbench.backends.base import Availability, Capability, SolveOptions
+from workbench.backends.base import (
+    Availability,
+    Capability,
+    SolveOptions,
+    stopped_before_start,
+)
 from workbench.compile.linear_form import LinearForm, split_blocks
 from workbench.errors import (
     BackendUnavailableError,
@@ -109,7 +115,7 @@ def _new_model(options: SolveOptions, params: dict[str, Any], log: Path, lp: boo
     """A SCIP model with the common options and *params* set; output goes to *log*."""
     import pyscipopt
 
-    m = pyscipopt.Model()
+    m = new_model() or pyscipopt.Model()  # new_model: without holding the GIL
     m.hideOutput(not options.verbose)
     m.setLogfile(str(log))
     if options.time_limit is not None:
@@ -395,7 +401,7 @@ class ScipBackend:
             history_handler(hist), "workbench_history", "records the anytime history"
         )
         cancel = options.cancel
-        if cancel is not None and cancel.is_set():  # stopped before it started
+        if stopped_before_start(cancel):
             diag.native_status = "not started"
             diag.message = "cancelled before the solve started"
             return Result(Termination.INTERRUPTED, timings=timings, diagnostics=diag)

@@ -12,7 +12,11 @@ from solvers.scip.capi import lp_interrupter
 __all__ = ["interrupt_on"]
 
 _POLL = 0.01
-"""Seconds between checks of the stop request, and between repeated interrupts."""
+"""Seconds between checks of a plain stop event (a :class:`Cancel` calls a hook instead)."""
+
+_RETRY = 0.001
+"""Seconds between repeated interrupts once a stop was requested: SCIP may be between
+stages, where it refuses an interrupt, and the caller waits for it to stop."""
 
 _PRESOLVING, _SOLVING = 5, 9
 """The long SCIP stages, where an interrupt is allowed and takes effect (SCIP refuses the
@@ -25,7 +29,7 @@ def interrupt_on(m: Any, cancel: threading.Event | None) -> Iterator[None]:
 
     A watcher thread waits for *cancel* (on its hook when it is a
     :class:`~workbench.backends.base.Cancel`, otherwise polling every ``_POLL``
-    seconds), then calls ``interruptSolve`` every ``_POLL`` seconds until the
+    seconds), then calls ``interruptSolve`` every ``_RETRY`` seconds until the
     block ends: SCIP resets the flag when a solve starts, so one call made just
     before ``optimize`` would be lost.  SCIP
     checks the flag between presolve rounds, nodes and LP solves; an LP being
@@ -54,7 +58,7 @@ def interrupt_on(m: Any, cancel: threading.Event | None) -> Iterator[None]:
                     m.interruptSolve()
                 if stage == _SOLVING and stop_lp is not None:
                     stop_lp()
-            done.wait(_POLL)
+            done.wait(_RETRY)
 
     watcher = threading.Thread(target=watch, name="wb-scip-cancel", daemon=True)
     watcher.start()

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BulkRows", "bulk_rows", "constraints_at", "lp_interrupter"]
+__all__ = ["BulkRows", "bulk_rows", "constraints_at", "lp_interrupter", "new_model"]
 
 _OKAY = 1  # SCIP_OKAY
 _MAJORS = (8, 9, 10)
@@ -286,3 +286,66 @@ def lp_interrupter(model: Any) -> Callable[[], bool] | None:
     except (AttributeError, TypeError, ValueError):
         return None
     return lambda: bool(fn(scip_ptr, 1) == _OKAY)
+
+
+_CAPSULE_NAME = ctypes.create_string_buffer(b"scip")
+"""The capsule's name: it must outlive every capsule made with it."""
+
+
+@functools.cache
+def _creator() -> Any:
+    """SCIP's create / include / problem functions, and ``PyCapsule_New`` (or ``None``)."""
+    try:
+        from pyscipopt import scip
+
+        lib = ctypes.CDLL(scip.__file__)
+        if int(lib.SCIPmajorVersion()) not in _MAJORS:
+            return None
+        create, include, prob = (
+            lib.SCIPcreate,
+            lib.SCIPincludeDefaultPlugins,
+            lib.SCIPcreateProbBasic,
+        )
+        free = lib.SCIPfree
+    except (ImportError, OSError, AttributeError):
+        return None
+    for fn in (create, include, free):
+        fn.argtypes = [_P]
+        fn.restype = ctypes.c_int
+    prob.argtypes = [_P, ctypes.c_char_p]
+    prob.restype = ctypes.c_int
+    capsule = ctypes.pythonapi.PyCapsule_New
+    capsule.argtypes = [_P, _P, _P]
+    capsule.restype = ctypes.py_object
+    return create, include, prob, free, capsule
+
+
+def new_model() -> Any | None:
+    """A new ``pyscipopt.Model`` with SCIP's default plugins, made without holding the GIL.
+
+    ``pyscipopt.Model()`` creates SCIP and includes its default plugins (about 3 ms)
+    while it holds the GIL, and every other Python thread waits meanwhile: a solver
+    raced beside it waits in each of its callbacks.  Here the same C calls go through
+    :mod:`ctypes`, which releases the GIL, and ``Model.from_ptr`` wraps the result
+    (the model owns and frees it as usual).  ``None`` where that is not possible; the
+    caller then uses ``pyscipopt.Model()``.
+    """
+    funcs = _creator()
+    if funcs is None:
+        return None
+    create, include, prob, free, capsule = funcs
+    scip = _P()
+    if create(ctypes.byref(scip)) != _OKAY:
+        return None
+    if include(scip) != _OKAY or prob(scip, b"model") != _OKAY:
+        free(ctypes.byref(scip))
+        return None
+    try:
+        import pyscipopt
+
+        return pyscipopt.Model.from_ptr(
+            capsule(scip, ctypes.addressof(_CAPSULE_NAME), None), take_ownership=True
+        )
+    except (AttributeError, TypeError, ValueError):
+        free(ctypes.byref(scip))
+        return None

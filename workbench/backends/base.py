@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -88,10 +89,18 @@ class Cancel(threading.Event):
     timer, so it neither polls nor keeps its caller waiting once its solve is done.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start_at: float | None = None) -> None:
         super().__init__()
         self._hooks: list[Callable[[], None]] = []
         self._hooks_lock = threading.Lock()
+        self.start_at = start_at
+        """``time.perf_counter()`` before which the solver must not start (a race's head
+        start for the rival): the backend builds its model meanwhile, then calls :meth:`hold`."""
+
+    def hold(self) -> bool:
+        """Wait until :attr:`start_at`; ``True`` when a stop was requested instead."""
+        left = 0.0 if self.start_at is None else self.start_at - time.perf_counter()
+        return self.wait(left) if left > 0 else self.is_set()
 
     def on_set(self, hook: Callable[[], None]) -> Callable[[], None]:
         """Call *hook* when the request is set (now, if it already is); returns its remover."""
@@ -114,6 +123,21 @@ class Cancel(threading.Event):
             hooks = list(self._hooks)
         for hook in hooks:
             hook()
+
+
+def stopped_before_start(cancel: threading.Event | None) -> bool:
+    """Whether a solve must not start: call it after building, just before the solver runs.
+
+    It waits out a :class:`Cancel`'s head start (:attr:`Cancel.start_at`) and says
+    whether a stop was requested before or during the wait; a plain event is only
+    checked.  Every ``cancellable`` backend calls it, so that a race's rival builds
+    its model while the preferred solver runs and starts solving only after the
+    head start.
+    """
+    if cancel is None:
+        return False
+    hold = getattr(cancel, "hold", None)
+    return bool(hold()) if callable(hold) else cancel.is_set()
 
 
 @dataclass
