@@ -33,6 +33,7 @@ Families (``--scale small`` is the default and finishes in a few minutes):
     python benchmarks/reformulate.py                       # small sizes, 60 s per run
     python benchmarks/reformulate.py --scale full --time-limit 300
     python benchmarks/reformulate.py --families makespan,qap --seed 3
+    python benchmarks/reformulate.py --scale full --families qap --instances qap_8 --repeats 7
 """
 
 from __future__ import annotations
@@ -315,17 +316,27 @@ SHORT_TOTAL = 1.0
 MAX_RUNS = 15
 
 
+HOPELESS = 5.0
+"""A mode whose first run took this many times the fastest proving first run is not
+repeated: it cannot turn out the fastest, and repeats are for precision where it counts."""
+
+
 def runs(model: Model, time_limit: float, seed: int, repeats: int) -> dict[str, dict[str, Any]]:
     """Each mode at least *repeats* times, in turns (so drift in machine load hits all
     modes alike), and a short one more often: until its runs add up to ``SHORT_TOTAL``
-    seconds or it has run ``MAX_RUNS`` times.  The row keeps the last run's outcome, the
-    median of the seconds and the number of runs."""
+    seconds or it has run ``MAX_RUNS`` times.  A mode whose first run did not prove the
+    optimum, or took over ``HOPELESS`` times the fastest proving first run, runs once.
+    The row keeps the last run's outcome, the median of the seconds and the number of
+    runs."""
     out: dict[str, dict[str, Any]] = {}
     secs: dict[str, list[float]] = {mode: [] for mode in MODES}
+    first: dict[str, float] = {}  # the first run's seconds of each mode that proved
 
     def wants(mode: str) -> bool:
         n = len(secs[mode])
         if mode in out and out[mode]["sec"] is None:  # refused or unavailable
+            return False
+        if n == 1 and (mode not in first or first[mode] > HOPELESS * min(first.values())):
             return False
         return n < repeats or (n < MAX_RUNS and sum(secs[mode]) < SHORT_TOTAL)
 
@@ -335,6 +346,8 @@ def runs(model: Model, time_limit: float, seed: int, repeats: int) -> dict[str, 
                 out[mode] = run(model, mode, time_limit, seed)
                 if out[mode]["sec"] is not None:
                     secs[mode].append(out[mode]["sec"])
+                    if len(secs[mode]) == 1 and out[mode]["term"] == "optimal":
+                        first[mode] = out[mode]["sec"]
     for mode, r in out.items():
         r["runs"] = len(secs[mode])
         if secs[mode]:
@@ -388,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
+        "--instances",
+        default="",
+        help="only these instances of the families, by name (qap_8,makespan_40x4); all if empty",
+    )
+    ap.add_argument(
         "--repeats",
         type=int,
         default=1,
@@ -406,7 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     met = True
     notes: list[str] = []
     summary: list[tuple[str, str, str, str]] = []
+    only = {n for n in args.instances.split(",") if n}
     for _family, model in instances(args.scale, families, args.seed):
+        if only and model.name not in only:
+            continue
         before = cpu_ticks()
         rows = runs(model, args.time_limit, args.seed, max(1, args.repeats))
         steal = steal_share(before, cpu_ticks())

@@ -64,7 +64,8 @@ def test_llm_jobs_run_besides_the_solve_jobs_up_to_llm_concurrency() -> None:
             self.opts = opts
             return self
 
-        def remote(self, job: Job) -> object:
+        def remote(self, job: Job, cpus: int) -> object:
+            assert cpus == max(1, self.opts["num_cpus"])  # an LLM job's solves: 1 CPU
             return object()
 
     ex = RayExecutor(1, llm_concurrency=3)
@@ -78,6 +79,25 @@ def test_llm_jobs_run_besides_the_solve_jobs_up_to_llm_concurrency() -> None:
     assert [j.key for j in sent] == ["c0", "l0", "l1", "l2"]  # 1 solve job + 3 conversations
     llm_opts = task_options(llm[0], cluster_gpus=0, num_gpus_per_torch_job=1, llm_resource=True)
     assert llm_opts["num_cpus"] == 0 and llm_opts["resources"] == {"llm": 1}
+
+
+def test_a_ray_task_tells_its_solves_how_many_cpus_it_has(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from workbench import racing
+    from workbench.runs import ray_executor
+
+    seen: list[str | None] = []
+    monkeypatch.setattr(ray_executor, "run_job", lambda job: seen.append(os.environ.get(
+        racing.CPU_SHARE_ENV)) or "outcome")  # fmt: skip
+    monkeypatch.setenv(racing.CPU_SHARE_ENV, "64")  # restored afterwards
+    job = Job(key="k", item_id="i", dataset="d", backend="highs")
+    assert ray_executor.ray_job(job, 1) == "outcome"
+    assert ray_executor.ray_job(job, 4) == "outcome"
+    assert seen == ["1", "4"]  # a 1-CPU task never races two solvers
+    assert racing.cpu_count() == min(4, len(os.sched_getaffinity(0)))
 
 
 # ------------------------------------------------------------ a real cluster

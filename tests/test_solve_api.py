@@ -19,6 +19,10 @@ LP = (
     "constraints: [{name: c, expr: 'x + y <= 5'}]"
 )
 MINLP = "variables: {n: {domain: integer, lb: 1, ub: 5}}\nobjective: {expr: 'exp(n)'}"
+MILP_KNAPSACK = (
+    "variables: {x: {domain: binary}, y: {domain: binary}}\n"
+    "objective: {sense: max, expr: '3*x + 2*y'}\nconstraints: [{name: c, expr: '2*x + 2*y <= 3'}]"
+)
 
 
 def test_auto_picks_highs_for_lp_and_reports_everything():
@@ -62,6 +66,24 @@ def test_unsupported_class_names_what_is_missing():
             BACKENDS._targets.pop("scip", None)
         else:
             register_backend("scip", original)
+
+
+def test_auto_checks_backends_best_first_and_only_as_far_as_needed(monkeypatch):
+    """A MILP goes to HiGHS without asking whether Pyomo (a second to import) is usable."""
+    from workbench import solving
+    from workbench.classification import classify
+
+    checked: list[str] = []
+    real = solving.availability
+    monkeypatch.setattr(solving, "availability", lambda name: checked.append(name) or real(name))
+    cls = classify(workbench.load_model(MILP_KNAPSACK))
+    assert solving.choose_backend(cls) == "highs"
+    assert checked == ["highs"]
+    checked.clear()
+    monkeypatch.setattr(solving, "availability", lambda name: (checked.append(name), Availability(
+        name != "highs", "not here"))[1])  # fmt: skip
+    assert solving.choose_backend(cls) not in ("highs", None)  # the next best one
+    assert checked[0] == "highs" and len(checked) == 2
 
 
 def test_named_backend_that_does_not_cover_the_class():

@@ -94,7 +94,7 @@ def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
         Naming the problem class and what each candidate lacks.
     """
     reasons: list[str] = []
-    best: tuple[int, str] | None = None
+    candidates: list[tuple[int, str, Any]] = []
     for name in backend_names():
         try:
             bcls = BACKENDS.load(name)
@@ -105,6 +105,10 @@ def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
             continue
         if matrix and not hasattr(bcls, "solve_linear"):
             continue
+        candidates.append((_nlp_rank(cls, name, bcls.rank), name, bcls))
+    # best first, and only as far as needed: checking a backend can import a heavy
+    # package (Pyomo takes over a second), which a MILP that HiGHS takes never needs
+    for _rank, name, bcls in sorted(candidates, key=lambda c: (c[0], c[1])):
         av = availability(name)
         if not av.ok:
             reasons.append(f"{name}: {av.reason}")
@@ -115,15 +119,11 @@ def choose_backend(cls: Classification, *, matrix: bool = False) -> str:
             if not fit.ok:
                 reasons.append(f"{name}: {fit.reason}")
                 continue
-        rank = _nlp_rank(cls, name, bcls.rank)
-        if best is None or (rank, name) < best:
-            best = (rank, name)
-    if best is None:
-        why = ("; ".join(reasons)) if reasons else "no registered backend handles this class"
-        raise UnsupportedProblemError(
-            f"no available backend can solve a {cls.summary()}{_pip_hint(cls)}: {why}"
-        )
-    return best[1]
+        return name
+    why = ("; ".join(reasons)) if reasons else "no registered backend handles this class"
+    raise UnsupportedProblemError(
+        f"no available backend can solve a {cls.summary()}{_pip_hint(cls)}: {why}"
+    )
 
 
 def _nlp_rank(cls: Classification, name: str, rank: int) -> int:

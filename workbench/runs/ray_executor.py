@@ -1,6 +1,7 @@
 """The ``ray`` executor: the same :func:`~workbench.runs.jobs.run_job` as a Ray task.
 
-Each job becomes one task, ``ray.remote(run_job)`` with per-job options:
+Each job becomes one task, ``ray.remote(ray_job)`` (``run_job`` with the task's CPU
+share in ``WORKBENCH_CPUS``) with per-job options:
 
 * torch backends (``neur2ro``, ``bilevel_penalty``, ``bcd``, ``alsketch``)
   ask for ``num_gpus`` when the cluster has GPUs, and for none otherwise;
@@ -32,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from workbench.racing import CPU_SHARE_ENV
 from workbench.registry import PLUGINS_ENV
 from workbench.runs.jobs import TORCH_BACKENDS, Job, job_kind, run_job
 from workbench.runs.store import Outcome
@@ -73,6 +75,16 @@ def task_options(
         if llm_resource:
             opts["resources"] = {LLM_RESOURCE: 1}
     return opts
+
+
+def ray_job(job: Job, cpus: int) -> Outcome:
+    """:func:`~workbench.runs.jobs.run_job` in a Ray worker that was given *cpus* CPUs.
+
+    The worker's share goes to ``WORKBENCH_CPUS`` first (a worker process runs many
+    tasks, of any size), so a solve races two solvers only on a task given two CPUs.
+    """
+    os.environ[CPU_SHARE_ENV] = str(max(1, int(cpus)))
+    return run_job(job)
 
 
 class RayExecutor:
@@ -189,7 +201,7 @@ class RayExecutor:
             cap = self._capacity(resources)
             gpus = float(resources.get("GPU", 0.0))
             has_llm = LLM_RESOURCE in resources
-            task = ray.remote(run_job)
+            task = ray.remote(ray_job)
 
             def finish(out: Outcome) -> None:
                 outcomes.append(out)
@@ -259,7 +271,7 @@ class RayExecutor:
             _, job = queues[kind].popleft()
             opts = task_options(job, cluster_gpus=gpus, llm_resource=has_llm,
                                 num_gpus_per_torch_job=self.num_gpus_per_torch_job)  # fmt: skip
-            ref = task.options(**opts).remote(job)
+            ref = task.options(**opts).remote(job, max(1, int(opts["num_cpus"])))
             inflight[ref] = (job, time.monotonic())
             running[kind] += 1
             submitted.append(job)
