@@ -184,11 +184,20 @@ class _Capture:
         """From now on log to a temporary file instead of the callback (not when verbose)."""
         if self.verbose or self._path is not None:
             return
-        fd, self._path = tempfile.mkstemp(prefix="workbench-highs-", suffix=".log")
+        try:
+            fd, path = tempfile.mkstemp(prefix="workbench-highs-", suffix=".log")
+        except OSError:  # no writable temporary directory: the callback goes on
+            return
         os.close(fd)
+        import highspy
+
+        if self.h.setOptionValue("log_file", path) == highspy.HighsStatus.kError:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            return
+        self._path = path
         self.h.cbLogging.unsubscribe(self._on_log)
         self.h.setOptionValue("log_to_console", False)
-        self.h.setOptionValue("log_file", self._path)
 
     def close(self) -> None:
         """Take the log file's lines in, and remove the file."""

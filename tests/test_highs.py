@@ -169,6 +169,17 @@ def test_the_run_logs_to_a_file_that_is_removed(monkeypatch: pytest.MonkeyPatch)
     assert "Running HiGHS" in res.log and "Solving report" in res.log  # written to the file
 
 
+def test_without_a_temporary_file_the_log_still_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def refuse(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    res = solve(knapsack())
+    assert res.termination is Termination.OPTIMAL and "Solving report" in res.log
+
+
 def test_verbose_echoes_the_log(capsys: pytest.CaptureFixture[str]) -> None:
     solve(form([1.0], [[1.0]], [2.0], [INF], [0], [10]), verbose=True)
     assert "HiGHS" in capsys.readouterr().out
