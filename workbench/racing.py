@@ -25,7 +25,6 @@ would interleave).  Pass ``backend="highs"`` (or ``threads=1``) for one solver.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import Any
 from workbench.backends.base import Cancel, Capability, SolveOptions
 from workbench.backends.registry import BACKENDS, availability, get_backend
 from workbench.classification import covers
+from workbench.cpus import CPU_SHARE_ENV, cpu_count
 from workbench.result import Result, Termination
 
 __all__ = ["CPU_SHARE_ENV", "RACERS", "cpu_count", "describe_race", "race", "rivals"]
@@ -57,21 +57,6 @@ CONCLUSIVE = (
     Termination.INFEASIBLE_OR_UNBOUNDED,
 )
 """Terminations that end a race: nothing the other solver finds can change them."""
-
-
-CPU_SHARE_ENV = "WORKBENCH_CPUS"
-"""Environment variable: the CPUs this process may use (a batch worker gets its share of
-the machine, so a batch with one worker per core does not race two solvers per worker)."""
-
-
-def cpu_count() -> int:
-    """CPUs this process may use: its affinity, capped by ``WORKBENCH_CPUS`` when set."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
-    share = os.environ.get(CPU_SHARE_ENV, "")
-    return min(n, int(share)) if share.isdigit() and int(share) > 0 else n
 
 
 def _fits(name: str, prep: Any) -> bool:

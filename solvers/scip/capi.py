@@ -53,20 +53,30 @@ class _Lib:
         self.release = lib.SCIPreleaseCons
         self.release.argtypes = [_P, _P]
         self.release.restype = ctypes.c_int
-        get = ctypes.pythonapi.PyCapsule_GetPointer
+        get = ctypes.pythonapi["PyCapsule_GetPointer"]  # our own object: argtypes stay ours
         get.argtypes = [ctypes.py_object, ctypes.c_char_p]
         get.restype = _P
         self.capsule_pointer = get
 
 
 @functools.cache
-def _library() -> _Lib | None:
-    """SCIP's functions through pyscipopt's extension module (``None`` if unusable)."""
+def _cdll() -> ctypes.CDLL | None:
+    """pyscipopt's extension module, which holds SCIP's C functions (``None`` if unusable)."""
     try:
         from pyscipopt import scip
 
-        return _Lib(ctypes.CDLL(scip.__file__))
-    except (ImportError, OSError, AttributeError):
+        return ctypes.CDLL(scip.__file__)
+    except (ImportError, OSError):
+        return None
+
+
+@functools.cache
+def _library() -> _Lib | None:
+    """SCIP's functions through pyscipopt's extension module (``None`` if unusable)."""
+    cdll = _cdll()
+    try:
+        return None if cdll is None else _Lib(cdll)
+    except AttributeError:
         return None
 
 
@@ -256,11 +266,12 @@ def constraints_at(
 @functools.cache
 def _interrupt_lp() -> Any:
     """``SCIPinterruptLP`` (``None`` where it is not exported)."""
+    cdll = _cdll()
     try:
-        from pyscipopt import scip
-
-        fn = ctypes.CDLL(scip.__file__).SCIPinterruptLP
-    except (ImportError, OSError, AttributeError):
+        fn = None if cdll is None else cdll.SCIPinterruptLP
+    except AttributeError:
+        return None
+    if fn is None:
         return None
     fn.argtypes = [_P, ctypes.c_uint]
     fn.restype = ctypes.c_int
@@ -295,10 +306,10 @@ _CAPSULE_NAME = ctypes.create_string_buffer(b"scip")
 @functools.cache
 def _creator() -> Any:
     """SCIP's create / include / problem functions, and ``PyCapsule_New`` (or ``None``)."""
+    lib = _cdll()
+    if lib is None:
+        return None
     try:
-        from pyscipopt import scip
-
-        lib = ctypes.CDLL(scip.__file__)
         if int(lib.SCIPmajorVersion()) not in _MAJORS:
             return None
         create, include, prob = (
@@ -307,14 +318,14 @@ def _creator() -> Any:
             lib.SCIPcreateProbBasic,
         )
         free = lib.SCIPfree
-    except (ImportError, OSError, AttributeError):
+    except AttributeError:
         return None
     for fn in (create, include, free):
         fn.argtypes = [_P]
         fn.restype = ctypes.c_int
     prob.argtypes = [_P, ctypes.c_char_p]
     prob.restype = ctypes.c_int
-    capsule = ctypes.pythonapi.PyCapsule_New
+    capsule = ctypes.pythonapi["PyCapsule_New"]  # our own object: argtypes stay ours
     capsule.argtypes = [_P, _P, _P]
     capsule.restype = ctypes.py_object
     return create, include, prob, free, capsule

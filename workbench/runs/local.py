@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection, wait
 from queue import Empty
 from typing import Any
 
-from workbench.racing import CPU_SHARE_ENV, cpu_count
+from workbench.cpus import CPU_SHARE_ENV, cpu_count
 from workbench.runs.jobs import Job, job_kind, run_job
 from workbench.runs.llm_lane import (
     LLMLane,

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from workbench.racing import CPU_SHARE_ENV
+from workbench.cpus import CPU_SHARE_ENV
 from workbench.registry import PLUGINS_ENV
 from workbench.runs.jobs import TORCH_BACKENDS, Job, job_kind, run_job
 from workbench.runs.store import Outcome
